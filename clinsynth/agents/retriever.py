@@ -1,0 +1,28 @@
+"""Retriever node: fetch the passages a task is grounded in from the vector store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from clinsynth.agents._common import task_of
+from clinsynth.agents.deps import Deps
+from clinsynth.schemas import ItemState, SourceChunk
+
+
+def make_retriever(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]]]:
+    """Build the retriever node."""
+
+    def fetch(state: ItemState) -> list[SourceChunk]:
+        task = task_of(state)
+        req = deps.recipe.retrieval(task, deps.run)
+        if req.query:
+            return deps.store.query(req.query, k=req.k, where=req.where)
+        return [deps.store.chunk_at(req.offset or 0, where=req.where)]
+
+    async def retriever(state: ItemState) -> dict[str, Any]:
+        chunks = await asyncio.to_thread(fetch, state)
+        return {"chunks": [c.model_dump(mode="json") for c in chunks]}
+
+    return retriever

@@ -1,0 +1,410 @@
+"""Command line: ``clinsynth ingest | generate | inspect``.
+
+User mistakes end in one red line and exit code 2; a run stopped by an endpoint failure ends
+in one line and exit code 1, and the same command resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from clinsynth.config import (
+    ConfigError,
+    EndpointSettings,
+    RunConfig,
+    Settings,
+    load_config_file,
+    one_line,
+)
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Generate synthetic clinical training data with checked quality.",
+)
+console = Console(stderr=True)
+out = Console()
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit code 2."""
+
+
+def _fail(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from pydantic import ValidationError
+
+    from clinsynth.memory.ingest import IngestError
+    from clinsynth.memory.store import EmptyStoreError
+
+    return (UserError, ConfigError, IngestError, EmptyStoreError, ValidationError)
+
+
+def _run_errors() -> tuple[type[BaseException], ...]:
+    from clinsynth.graphs.batch import RunAborted
+    from clinsynth.llm import LLMEndpointError, LocalModelError
+
+    return (RunAborted, LLMEndpointError, LocalModelError)
+
+
+def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` turning expected failures into one-line errors."""
+    from pydantic import ValidationError
+
+    try:
+        return fn(*args, **kwargs)
+    except ValidationError as exc:
+        _fail(one_line(exc), 2)
+    except _user_errors() as exc:
+        _fail(str(exc), 2)
+    except _run_errors() as exc:
+        _fail(f"{exc} (rerun the same command to resume)", 1)
+    except KeyboardInterrupt:
+        _fail("interrupted; rerun the same command to resume", 130)
+
+
+def _settings(store: Path | None, embedder: str | None) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"bad CLINSYNTH_* environment: {one_line(exc)}") from exc
+    update: dict[str, Any] = {}
+    if store is not None:
+        update["store"] = store
+    if embedder is not None:
+        if embedder not in ("minilm", "hashing"):
+            raise UserError(f"unknown embedder '{embedder}' (use minilm or hashing)")
+        update["embedder"] = embedder
+    return settings.model_copy(update=update)
+
+
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="vector store directory [env CLINSYNTH_STORE]")
+]
+EmbedderOpt = Annotated[
+    str | None,
+    typer.Option("--embedder", help="minilm (default) or hashing (fast, low quality, for tests)"),
+]
+CollectionOpt = Annotated[str, typer.Option("--collection", help="collection name in the store")]
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="a .jsonl or .csv file, or a folder of .txt/.md")],
+    store: StoreOpt = None,
+    collection: CollectionOpt = "corpus",
+    text_field: Annotated[str | None, typer.Option(help="text column / field")] = None,
+    id_field: Annotated[str | None, typer.Option(help="id column / field")] = None,
+    chunk_size: Annotated[int, typer.Option(min=100, help="characters per chunk")] = 1200,
+    chunk_overlap: Annotated[int, typer.Option(min=0, help="characters shared by chunks")] = 150,
+    embedder: EmbedderOpt = None,
+    reset: Annotated[bool, typer.Option(help="empty the collection first")] = False,
+) -> None:
+    """Chunk, embed and store a corpus for retrieval."""
+
+    def _do() -> None:
+        from clinsynth.memory.embeddings import make_embedder
+        from clinsynth.memory.ingest import ingest as run_ingest
+        from clinsynth.memory.store import VectorStore
+
+        if chunk_overlap >= chunk_size:
+            raise UserError("--chunk-overlap must be smaller than --chunk-size")
+        settings = _settings(store, embedder)
+        vs = VectorStore(settings.store, make_embedder(settings.embedder), collection=collection)
+        if reset:
+            vs.reset()
+        with console.status("ingesting…") as status:
+
+            def tick(n: int) -> None:
+                status.update(f"ingesting… {n} chunks embedded")
+
+            stats = run_ingest(
+                path,
+                vs,
+                text_field=text_field,
+                id_field=id_field,
+                chunk_size=chunk_size,
+                chunk_overlap=chunk_overlap,
+                progress=tick,
+            )
+        out.print(
+            f"ingested {stats.documents} documents → {stats.chunks} chunks "
+            f"into '{collection}' at {settings.store} ({stats.seconds:.1f}s; "
+            f"collection now holds {vs.count()} chunks)"
+        )
+
+    _guard(_do)
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UserError(f"--option expects key=value, got '{pair}'")
+        key, value = pair.split("=", 1)
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+@app.command()
+def generate(
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="recipe name")] = "qa",
+    n: Annotated[int | None, typer.Option("-n", help="accepted items wanted")] = None,
+    topic: Annotated[str | None, typer.Option(help="retrieve passages about this topic")] = None,
+    difficulty: Annotated[str | None, typer.Option(help="target difficulty, e.g. hard")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="run directory [runs/<recipe>-<seed>]")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML/JSON run + endpoint config")] = None,
+    max_attempts: Annotated[int | None, typer.Option(help="generator attempts per item")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="items in flight at once")] = None,
+    max_candidates: Annotated[int | None, typer.Option(help="stop after N candidates")] = None,
+    token_budget: Annotated[int | None, typer.Option(help="stop after N tokens")] = None,
+    seed: Annotated[int | None, typer.Option(help="run seed (task ids depend on it)")] = None,
+    temperature: Annotated[float | None, typer.Option(help="generator temperature")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="recipe option key=value (repeatable)")
+    ] = None,
+    store: StoreOpt = None,
+    collection: Annotated[str | None, typer.Option(help="collection name in the store")] = None,
+    embedder: EmbedderOpt = None,
+    provider: Annotated[
+        str | None, typer.Option(help="openai (any compatible endpoint) or local (GGUF)")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL")] = None,
+    model: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
+    gguf: Annotated[Path | None, typer.Option(help="GGUF file for the local model")] = None,
+    overwrite: Annotated[bool, typer.Option(help="delete an existing run directory first")] = False,
+    progress: Annotated[bool, typer.Option(help="show live progress")] = True,
+) -> None:
+    """Generate items through the agent graph; rerun the same command to resume."""
+    _guard(
+        _generate,
+        recipe=recipe,
+        n=n,
+        topic=topic,
+        difficulty=difficulty,
+        out_dir=out_dir,
+        config=config,
+        max_attempts=max_attempts,
+        concurrency=concurrency,
+        max_candidates=max_candidates,
+        token_budget=token_budget,
+        seed=seed,
+        temperature=temperature,
+        option=option or [],
+        store=store,
+        collection=collection,
+        embedder=embedder,
+        provider=provider,
+        base_url=base_url,
+        model=model,
+        gguf=gguf,
+        overwrite=overwrite,
+        show_progress=progress,
+    )
+
+
+def _generate(**kw: Any) -> None:
+    from clinsynth.graphs.batch import BatchRunner, Progress as RunProgress
+    from clinsynth.graphs.factory import build_deps, endpoint_config
+    from clinsynth.llm import check_endpoint
+
+    file_cfg = load_config_file(kw["config"]) if kw["config"] else None
+    run_data: dict[str, Any] = dict(file_cfg.run) if file_cfg else {}
+    cli_run = {
+        "recipe": kw["recipe"] if kw["recipe"] != "qa" or "recipe" not in run_data else None,
+        "n": kw["n"],
+        "topic": kw["topic"],
+        "difficulty": kw["difficulty"],
+        "max_attempts": kw["max_attempts"],
+        "max_concurrency": kw["concurrency"],
+        "max_candidates": kw["max_candidates"],
+        "token_budget": kw["token_budget"],
+        "seed": kw["seed"],
+        "temperature": kw["temperature"],
+        "collection": kw["collection"],
+    }
+    run_data.update({k: v for k, v in cli_run.items() if v is not None})
+    if kw["option"]:
+        run_data["recipe_options"] = {
+            **run_data.get("recipe_options", {}),
+            **_parse_options(kw["option"]),
+        }
+    run = RunConfig.model_validate(run_data)
+
+    env_update: dict[str, Any] = {}
+    for key in ("provider", "base_url", "model"):
+        if kw[key] is not None:
+            env_update[key] = kw[key]
+    if kw["gguf"] is not None:
+        if not kw["gguf"].is_file():
+            raise UserError(f"GGUF file not found: {kw['gguf']}")
+        env_update["gguf_path"] = str(kw["gguf"])
+    if env_update.get("provider") not in (None, "openai", "local", "auto"):
+        raise UserError(f"unknown provider '{env_update['provider']}' (use openai or local)")
+    settings = _settings(kw["store"], kw["embedder"]).model_copy(update=env_update)
+    endpoints = settings.endpoints()
+    if file_cfg and file_cfg.endpoints:
+        default = file_cfg.endpoints.get("default")
+        for role in endpoints:
+            ep: EndpointSettings | None = file_cfg.endpoints.get(role, default)
+            if ep is not None:
+                endpoints[role] = ep
+
+    out_dir: Path = kw["out_dir"] or Path("runs") / f"{run.recipe}-{run.seed}"
+    if kw["overwrite"] and out_dir.exists():
+        shutil.rmtree(out_dir)
+
+    for ep in {e.model_dump_json(): e for e in endpoints.values()}.values():
+        asyncio.run(check_endpoint(endpoint_config(ep)))
+    deps, meter = build_deps(
+        settings, run, endpoints=endpoints, cache_path=out_dir / "reasoning_cache.sqlite"
+    )
+    if deps.store.count() == 0:
+        raise UserError(
+            f"collection '{run.collection}' at {settings.store} is empty — "
+            "run `clinsynth ingest PATH` first"
+        )
+    models = deps.llm.describe()
+    console.print(
+        f"recipe [bold]{run.recipe}[/] · target {run.n} · concurrency {run.max_concurrency} · "
+        f"models {', '.join(sorted(set(models.values())))} · out {out_dir}",
+        highlight=False,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rejected {task.fields[rejected]} · attempts {task.fields[attempts]} · "
+                   "tokens {task.fields[tokens]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not kw["show_progress"],
+    )
+    task_id = bar.add_task("accepted", total=run.n, rejected=0, attempts=0, tokens=0)
+
+    def on_progress(p: RunProgress) -> None:
+        bar.update(
+            task_id,
+            completed=p.accepted,
+            rejected=p.rejected,
+            attempts=p.attempts,
+            tokens=p.usage.total_tokens,
+        )
+
+    runner = BatchRunner(deps, out_dir, on_progress=on_progress, meter=meter)
+    with bar:
+        summary = asyncio.run(runner.run())
+    out.print(
+        f"{summary.stop_reason}: {summary.accepted} accepted, {summary.rejected} rejected of "
+        f"{summary.candidates} candidates · {summary.usage.total_tokens} tokens · "
+        f"{summary.wall_s:.1f}s{' (resumed)' if summary.resumed else ''} → {out_dir}"
+    )
+
+
+@app.command()
+def inspect(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory written by generate")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Summarise a run: counts, rejection reasons, attempts, tokens, label changes."""
+    _guard(_inspect, run_dir, as_json)
+
+
+def summarize_run(run_dir: Path) -> dict[str, Any]:
+    """The numbers ``inspect`` shows, as a dict."""
+    from clinsynth.tools.io import RunFiles, iter_jsonl, read_records
+
+    files = RunFiles(run_dir)
+    if not files.manifest.exists():
+        raise UserError(f"{run_dir} is not a run directory (no manifest.json)")
+    manifest = json.loads(files.manifest.read_text())
+    accepted = read_records(files.accepted)
+    rejected = read_records(files.rejected)
+    started = [row["id"] for row in iter_jsonl(files.started)]
+    finished = {r.id for r in accepted} | {r.id for r in rejected}
+    reasons: Counter[str] = Counter()
+    for rec in rejected:
+        for reason in rec.reasons:
+            reasons[reason.split(":", 1)[0]] += 1
+    attempts = Counter(r.provenance.attempts for r in accepted)
+    tokens = sum(r.provenance.usage.total_tokens for r in accepted + rejected)
+    return {
+        "run_dir": str(run_dir),
+        "recipe": manifest.get("recipe"),
+        "models": manifest.get("models"),
+        "stop_reason": manifest.get("stop_reason"),
+        "finished": manifest.get("finished"),
+        "accepted": len(accepted),
+        "rejected": len(rejected),
+        "candidates": len(started),
+        "unfinished": sorted(set(started) - finished),
+        "acceptance_rate": round(len(accepted) / len(finished), 4) if finished else None,
+        "rejection_reasons": dict(reasons.most_common()),
+        "attempts_of_accepted": dict(sorted(attempts.items())),
+        "label_changes": sum(len(r.provenance.label_changes) for r in accepted),
+        "tokens": tokens,
+        "tokens_per_accepted": round(tokens / len(accepted), 1) if accepted else None,
+    }
+
+
+def _inspect(run_dir: Path, as_json: bool) -> None:
+    summary = summarize_run(run_dir)
+    if as_json:
+        out.print_json(data=summary)
+        return
+    table = Table(title=f"run {run_dir}", show_header=False)
+    for key in ("recipe", "models", "stop_reason", "accepted", "rejected", "candidates",
+                "acceptance_rate", "attempts_of_accepted", "label_changes", "tokens",
+                "tokens_per_accepted"):
+        table.add_row(key, str(summary[key]))
+    table.add_row("unfinished", str(len(summary["unfinished"])))
+    out.print(table)
+    if summary["rejection_reasons"]:
+        reasons = Table("rejection reason (check)", "items")
+        for reason, count in summary["rejection_reasons"].items():
+            reasons.add_row(reason, str(count))
+        out.print(reasons)
+
+
+def main() -> None:
+    """Entry point of the ``clinsynth`` script."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Run configuration (JSON-safe, per run) and settings (environment, read once at the edge)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("reasoner", "generator", "critic")
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix; the message is one line."""
+
+
+class RunConfig(BaseModel):
+    """What one generation run makes. Stored in the run directory; identical configs resume."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: str = "qa"
+    n: int = Field(10, ge=1, description="accepted items to produce")
+    max_attempts: int = Field(3, ge=1, le=20, description="generator attempts per item")
+    max_concurrency: int = Field(4, ge=1, le=256)
+    max_candidates: int | None = Field(
+        None, ge=1, description="stop after this many candidates (default 4 × n)"
+    )
+    token_budget: int | None = Field(None, ge=1, description="stop launching items past this")
+    seed: int = 0
+    topic: str | None = None
+    difficulty: str | None = None
+    k: int = Field(4, ge=1, le=50, description="chunks retrieved per item")
+    collection: str = "corpus"
+    temperature: float | None = Field(None, ge=0, le=2)
+    recipe_options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def candidate_limit(self) -> int:
+        return self.max_candidates if self.max_candidates is not None else 4 * self.n
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fields that decide which items a run makes; a resume must match them."""
+        data = self.model_dump(mode="json")
+        for volatile in ("n", "max_concurrency", "max_candidates", "token_budget"):
+            data.pop(volatile)
+        return data
+
+
+class EndpointSettings(BaseModel):
+    """How to reach a chat model for one role (see ``clinsynth.llm.EndpointConfig``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["openai", "local"] = "openai"
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int = 1024
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    structured_method: Literal["auto", "json_schema", "function_calling", "json_mode"] = "auto"
+    gguf_path: str | None = None
+    n_ctx: int = 4096
+
+
+class Settings(BaseSettings):
+    """Environment settings (prefix ``CLINSYNTH_``); per-role overrides use ``CLINSYNTH_<ROLE>_*``.
+
+    With no base URL configured the in-process local model is used.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CLINSYNTH_", extra="ignore")
+
+    provider: Literal["auto", "openai", "local"] = "auto"
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    gguf_path: str | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    max_tokens: int = 1024
+    structured_method: Literal["auto", "json_schema", "function_calling", "json_mode"] = "auto"
+    store: Path = Path(".clinsynth/store")
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    reasoner_model: str | None = None
+    generator_model: str | None = None
+    critic_model: str | None = None
+
+    def resolved_provider(self) -> Literal["openai", "local"]:
+        if self.provider == "auto":
+            return "openai" if self.base_url else "local"
+        return self.provider
+
+    def endpoints(self) -> dict[str, EndpointSettings]:
+        """One endpoint per role; roles without an override share the default."""
+        provider = self.resolved_provider()
+        if provider == "openai" and not self.base_url and not self.api_key:
+            raise ConfigError(
+                "provider 'openai' needs CLINSYNTH_BASE_URL (and CLINSYNTH_API_KEY for hosted APIs)"
+            )
+        base = EndpointSettings(
+            provider=provider,
+            base_url=self.base_url,
+            api_key=self.api_key,
+            model=self.model or ("local-gguf" if provider == "local" else "gpt-4o-mini"),
+            max_tokens=self.max_tokens,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            structured_method=self.structured_method,
+            gguf_path=self.gguf_path,
+        )
+        out: dict[str, EndpointSettings] = {}
+        for role in ROLES:
+            override = getattr(self, f"{role}_model")
+            out[role] = base.model_copy(update={"model": override}) if override else base
+        return out
+
+
+class FileConfig(BaseModel):
+    """A ``--config`` file: run fields at top level, optional ``[endpoints.<role>]`` tables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: dict[str, Any] = Field(default_factory=dict)
+    endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "run" not in data:
+            data = dict(data)
+            endpoints = data.pop("endpoints", {})
+            return {"run": data, "endpoints": endpoints}
+        return data
+
+
+def load_config_file(path: Path) -> FileConfig:
+    """Read a TOML or JSON config file, with one-line errors for every user mistake."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(path.read_text())
+        elif path.suffix == ".json":
+            data = json.loads(path.read_text())
+        else:
+            raise ConfigError(f"config file must be .toml or .json, got {path.name}")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot parse {path}: {exc}") from exc
+    try:
+        cfg = FileConfig.model_validate(data)
+        RunConfig.model_validate(cfg.run)
+    except ValidationError as exc:
+        raise ConfigError(f"bad config {path}: {one_line(exc)}") from exc
+    unknown = set(cfg.endpoints) - set(ROLES) - {"default"}
+    if unknown:
+        raise ConfigError(f"bad config {path}: unknown endpoint role(s) {sorted(unknown)}")
+    return cfg
+
+
+def one_line(exc: ValidationError) -> str:
+    """Summarise a pydantic validation error in one line."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "value"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

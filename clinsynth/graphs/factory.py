@@ -1,0 +1,76 @@
+"""Build the live objects of a run from settings (used by the CLI and the servers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clinsynth.agents.deps import Deps
+from clinsynth.config import EndpointSettings, RunConfig, Settings
+from clinsynth.graphs import batch
+from clinsynth.llm import (
+    EndpointConfig,
+    LLMEndpointError,
+    LLMRouter,
+    LocalModelError,
+    UsageMeter,
+    router_from_configs,
+)
+from clinsynth.memory.cache import ReasoningCache
+from clinsynth.memory.embeddings import Embedder, make_embedder
+from clinsynth.memory.registry import AcceptedRegistry
+from clinsynth.memory.store import EmptyStoreError, VectorStore
+from clinsynth.recipes import get_recipe
+
+batch.register_fatal(LLMEndpointError, LocalModelError, EmptyStoreError)
+
+
+def endpoint_config(ep: EndpointSettings) -> EndpointConfig:
+    """Translate settings into the LLM layer's endpoint config."""
+    return EndpointConfig(
+        provider=ep.provider,
+        base_url=ep.base_url,
+        api_key=ep.api_key,
+        model=ep.model or "default",
+        temperature=ep.temperature,
+        max_tokens=ep.max_tokens,
+        timeout_s=ep.timeout_s,
+        max_retries=ep.max_retries,
+        structured_method=ep.structured_method,
+        gguf_path=ep.gguf_path,
+        n_ctx=ep.n_ctx,
+    )
+
+
+def build_router(
+    endpoints: dict[str, EndpointSettings], meter: UsageMeter
+) -> LLMRouter:
+    """One structured-output model per role; identical endpoints share one model."""
+    return router_from_configs({r: endpoint_config(e) for r, e in endpoints.items()}, meter)
+
+
+def build_deps(
+    settings: Settings,
+    run: RunConfig,
+    *,
+    endpoints: dict[str, EndpointSettings] | None = None,
+    store_path: Path | None = None,
+    embedder: Embedder | None = None,
+    meter: UsageMeter | None = None,
+    cache_path: Path | None = None,
+) -> tuple[Deps, UsageMeter]:
+    """Everything a generation run needs, built from settings; nothing is built at import."""
+    meter = meter or UsageMeter()
+    recipe = get_recipe(run.recipe, run.recipe_options)
+    emb = embedder or make_embedder(settings.embedder)
+    store = VectorStore(store_path or settings.store, emb, collection=run.collection)
+    router = build_router(endpoints or settings.endpoints(), meter)
+    cache = ReasoningCache(cache_path) if cache_path else None
+    deps = Deps(
+        llm=router,
+        store=store,
+        registry=AcceptedRegistry(emb),
+        recipe=recipe,
+        run=run,
+        cache=cache,
+    )
+    return deps, meter

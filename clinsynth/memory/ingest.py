@@ -1,0 +1,362 @@
+"""Load a corpus (JSONL, CSV, text/markdown files), split it into chunks, store the chunks."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from clinsynth.memory.store import VectorStore
+from clinsynth.schemas import SourceChunk
+
+TABLE_SUFFIXES = (".jsonl", ".csv")
+TEXT_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = TABLE_SUFFIXES + TEXT_SUFFIXES
+TEXT_FIELDS = (
+    "text",
+    "context",
+    "note",
+    "content",
+    "abstract",
+    "medical_abstract",
+    "section_text",
+    "criteria",
+)
+ID_FIELDS = ("id", "doc_id", "document_id", "encounter_id", "nctid")
+RESERVED_METADATA = ("source", "doc_id")
+
+
+class IngestError(Exception):
+    """Base class for corpus loading and ingestion errors."""
+
+
+class CorpusNotFoundError(IngestError):
+    """The corpus path does not exist."""
+
+
+class NoSupportedFilesError(IngestError):
+    """No file of a supported type was found."""
+
+
+class EmptyCorpusError(IngestError):
+    """The corpus holds no non-empty document."""
+
+
+class TextFieldMissingError(IngestError):
+    """A table has no usable text column."""
+
+
+class IdFieldMissingError(IngestError):
+    """A table lacks the id column asked for."""
+
+
+class MalformedFileError(IngestError):
+    """A file cannot be parsed; the message names file and line."""
+
+
+class InvalidChunkingError(IngestError, ValueError):
+    """Chunk size and overlap do not fit together."""
+
+
+class Document(BaseModel):
+    """One corpus document before chunking."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class IngestStats(BaseModel):
+    """What one :func:`ingest` call did."""
+
+    documents: int = 0
+    chunks: int = 0
+    skipped_empty: int = 0
+    duplicates: int = 0
+    collection: str
+    path: str
+    """The corpus that was read."""
+    store_path: str
+    seconds: float = 0.0
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n\n".join(_as_text(part) for part in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _pick_field(
+    columns: list[str],
+    chosen: str | None,
+    defaults: tuple[str, ...],
+    source: Path,
+    error: type[IngestError],
+) -> str | None:
+    """The column to use: ``chosen`` if present, else the first default present, else None."""
+    if chosen is not None:
+        if chosen not in columns:
+            what = "text" if error is TextFieldMissingError else "id"
+            raise error(
+                f"{source}: {what} field {chosen!r} not found; available columns: "
+                f"{', '.join(columns) or '(none)'}"
+            )
+        return chosen
+    return next((name for name in defaults if name in columns), None)
+
+
+class _Table:
+    """Turns the records of one JSONL/CSV file into documents."""
+
+    def __init__(
+        self, source: Path, columns: list[str], text_field: str | None, id_field: str | None
+    ) -> None:
+        self.source = source
+        picked = _pick_field(columns, text_field, TEXT_FIELDS, source, TextFieldMissingError)
+        if picked is None:
+            raise TextFieldMissingError(
+                f"{source}: no text column found (looked for {', '.join(TEXT_FIELDS)}); "
+                f"available columns: {', '.join(columns) or '(none)'} — pass --text-field"
+            )
+        self.text_key = picked
+        self.id_key = _pick_field(columns, id_field, ID_FIELDS, source, IdFieldMissingError)
+
+    def document(self, record: dict[str, Any]) -> Document:
+        text = _as_text(record.get(self.text_key))
+        raw_id = record.get(self.id_key) if self.id_key else None
+        doc_id = str(raw_id) if raw_id not in (None, "") else f"doc-{_digest(text)}"
+        metadata: dict[str, Any] = {}
+        for key, value in record.items():
+            if key == self.text_key or value is None or value == "":
+                continue
+            if isinstance(value, str | int | float | bool):
+                name = f"record_{key}" if key in RESERVED_METADATA else key
+                metadata[name] = value
+        metadata["source"] = str(self.source)
+        metadata["doc_id"] = doc_id
+        return Document(id=doc_id, text=text, metadata=metadata)
+
+
+def _read_jsonl(source: Path, text_field: str | None, id_field: str | None) -> Iterator[Document]:
+    table: _Table | None = None
+    with source.open(encoding="utf-8-sig") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MalformedFileError(
+                    f"{source}:{line_number}: invalid JSON ({exc.msg})"
+                ) from exc
+            if not isinstance(record, dict):
+                raise MalformedFileError(
+                    f"{source}:{line_number}: expected a JSON object, got {type(record).__name__}"
+                )
+            if table is None:
+                table = _Table(source, list(record), text_field, id_field)
+            yield table.document(record)
+
+
+def _read_csv(source: Path, text_field: str | None, id_field: str | None) -> Iterator[Document]:
+    csv.field_size_limit(2**31 - 1)
+    with source.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            table = _Table(source, list(reader.fieldnames or []), text_field, id_field)
+            for row in reader:
+                yield table.document({k: v for k, v in row.items() if k is not None})
+        except csv.Error as exc:
+            raise MalformedFileError(f"{source}:{reader.line_num}: {exc}") from exc
+
+
+def _read_text(source: Path, doc_id: str) -> Iterator[Document]:
+    text = source.read_text(encoding="utf-8-sig")
+    yield Document(id=doc_id, text=text, metadata={"source": str(source), "doc_id": doc_id})
+
+
+def _corpus_files(path: Path, glob: str) -> list[Path]:
+    if path.is_file():
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise NoSupportedFilesError(
+                f"{path} is not a supported file; use one of {', '.join(SUPPORTED_SUFFIXES)}"
+            )
+        return [path]
+    files = sorted(
+        file
+        for file in path.glob(glob)
+        if file.is_file()
+        and file.suffix.lower() in SUPPORTED_SUFFIXES
+        and not any(part.startswith(".") for part in file.relative_to(path).parts)
+    )
+    if not files:
+        raise NoSupportedFilesError(
+            f"no {', '.join(SUPPORTED_SUFFIXES)} files under {path} matching {glob!r}"
+        )
+    return files
+
+
+def load_documents(
+    path: Path,
+    *,
+    text_field: str | None = None,
+    id_field: str | None = None,
+    glob: str = "**/*",
+) -> Iterator[Document]:
+    """Yield the documents of a JSONL/CSV/.txt/.md file or of such files under a folder.
+
+    Table rows become documents (text from ``text_field`` or the first of :data:`TEXT_FIELDS`,
+    id from ``id_field``, the first of :data:`ID_FIELDS`, or a hash of the text; other scalar
+    columns become metadata). A text file is one document whose id is its path relative to the
+    folder. Metadata always has ``source`` (the file) and ``doc_id``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CorpusNotFoundError(f"corpus path {path} does not exist")
+    root = path.parent if path.is_file() else path
+    for source in _corpus_files(path, glob):
+        suffix = source.suffix.lower()
+        try:
+            if suffix == ".jsonl":
+                yield from _read_jsonl(source, text_field, id_field)
+            elif suffix == ".csv":
+                yield from _read_csv(source, text_field, id_field)
+            else:
+                yield from _read_text(source, source.relative_to(root).as_posix())
+        except UnicodeDecodeError as exc:
+            raise MalformedFileError(f"{source}: not UTF-8 text ({exc.reason})") from exc
+
+
+def chunk_documents(
+    docs: Iterable[Document], chunk_size: int = 1200, chunk_overlap: int = 150
+) -> Iterator[SourceChunk]:
+    """Split documents into overlapping chunks with ids ``{doc_id}#{i}``; empty ones yield none.
+
+    Chunk metadata is the document's plus ``chunk_index``, ``n_chunks`` and ``start_char``.
+    """
+    if chunk_size < 1 or chunk_overlap < 0 or chunk_overlap >= chunk_size:
+        raise InvalidChunkingError(
+            f"need chunk_size >= 1 and 0 <= chunk_overlap < chunk_size, "
+            f"got chunk_size={chunk_size}, chunk_overlap={chunk_overlap}"
+        )
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True
+    )
+    return _chunks(docs, splitter)
+
+
+def _chunks(docs: Iterable[Document], splitter: Any) -> Iterator[SourceChunk]:
+    for doc in docs:
+        if not doc.text.strip():
+            continue
+        pieces = splitter.create_documents([doc.text])
+        for index, piece in enumerate(pieces):
+            yield SourceChunk(
+                id=f"{doc.id}#{index}",
+                text=piece.page_content,
+                metadata={
+                    **doc.metadata,
+                    "doc_id": doc.id,
+                    "chunk_index": index,
+                    "n_chunks": len(pieces),
+                    "start_char": piece.metadata["start_index"],
+                },
+            )
+
+
+class _Dedup:
+    """Drops empty documents and exact repeats; renames an id reused for different text."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+        self.documents = 0
+        self.skipped_empty = 0
+        self.duplicates = 0
+
+    def __call__(self, docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            if not doc.text.strip():
+                self.skipped_empty += 1
+                continue
+            digest = _digest(doc.text)
+            previous = self.seen.get(doc.id)
+            if previous == digest:
+                self.duplicates += 1
+                continue
+            if previous is not None:
+                n = 2
+                while f"{doc.id}~{n}" in self.seen:
+                    n += 1
+                new_id = f"{doc.id}~{n}"
+                doc = Document(
+                    id=new_id, text=doc.text, metadata={**doc.metadata, "doc_id": new_id}
+                )
+            self.seen[doc.id] = digest
+            self.documents += 1
+            yield doc
+
+
+def ingest(
+    path: Path,
+    store: VectorStore,
+    *,
+    text_field: str | None = None,
+    id_field: str | None = None,
+    chunk_size: int = 1200,
+    chunk_overlap: int = 150,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> IngestStats:
+    """Load, chunk and upsert a corpus into ``store``.
+
+    ``progress`` is called with the number of chunks stored by each batch. Re-ingesting the
+    same corpus rewrites the same chunk ids, so it is idempotent.
+    """
+    started = time.perf_counter()
+    dedup = _Dedup()
+    docs = dedup(load_documents(path, text_field=text_field, id_field=id_field))
+    chunks = 0
+    batch: list[SourceChunk] = []
+    for chunk in chunk_documents(docs, chunk_size=chunk_size, chunk_overlap=chunk_overlap):
+        batch.append(chunk)
+        if len(batch) >= batch_size:
+            chunks += store.add(batch, batch_size=batch_size)
+            if progress is not None:
+                progress(len(batch))
+            batch = []
+    if batch:
+        chunks += store.add(batch, batch_size=batch_size)
+        if progress is not None:
+            progress(len(batch))
+    if dedup.documents == 0:
+        raise EmptyCorpusError(
+            f"corpus at {path} has no non-empty documents ({dedup.skipped_empty} empty skipped)"
+        )
+    return IngestStats(
+        documents=dedup.documents,
+        chunks=chunks,
+        skipped_empty=dedup.skipped_empty,
+        duplicates=dedup.duplicates,
+        collection=store.collection_name,
+        path=str(path),
+        store_path=str(store.path),
+        seconds=round(time.perf_counter() - started, 3),
+    )

@@ -1,0 +1,195 @@
+"""Persistent Chroma vector store of corpus chunks; we compute every embedding ourselves."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from chromadb.config import Settings
+
+from clinsynth.memory.embeddings import ChromaEmbeddingFunction, Embedder
+from clinsynth.schemas import SourceChunk
+
+MetadataValue = str | int | float | bool
+
+
+class StoreError(Exception):
+    """Base class for vector store errors."""
+
+
+class EmptyStoreError(StoreError):
+    """The collection holds no (matching) chunks."""
+
+
+class EmbedderMismatchError(StoreError):
+    """The collection was built with a different embedder than the one given."""
+
+
+def clean_metadata(metadata: dict[str, Any]) -> dict[str, MetadataValue]:
+    """Make metadata storable by Chroma: drop ``None``, JSON-encode non-scalar values."""
+    clean: dict[str, MetadataValue] = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        if isinstance(value, str | int | float | bool):
+            clean[str(key)] = value
+        else:
+            clean[str(key)] = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return clean
+
+
+def _chroma_where(where: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Accept a plain ``{field: value, ...}`` filter; several fields are combined with $and."""
+    if not where:
+        return None
+    if len(where) > 1 and not any(key.startswith("$") for key in where):
+        return {"$and": [{key: value} for key, value in where.items()]}
+    return where
+
+
+class VectorStore:
+    """A Chroma collection (cosine space) of :class:`SourceChunk` under ``path``.
+
+    The embedder's name and dimension are recorded in the collection; reopening it with a
+    different embedder raises :class:`EmbedderMismatchError`.
+    """
+
+    def __init__(self, path: Path, embedder: Embedder, collection: str = "corpus") -> None:
+        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+        self.path = Path(path)
+        self.embedder = embedder
+        self.collection_name = collection
+        self._client = chromadb.PersistentClient(
+            path=str(self.path),
+            settings=Settings(anonymized_telemetry=False, allow_reset=True),
+        )
+        self._function = ChromaEmbeddingFunction(embedder)
+        self._collection = self._open()
+        self._ids_cache: dict[str, tuple[int, list[str]]] = {}
+
+    def _open(self) -> chromadb.Collection:
+        collection = self._client.get_or_create_collection(
+            name=self.collection_name,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedder": self.embedder.name, "dim": self.embedder.dim},
+            embedding_function=self._function,  # type: ignore[arg-type]
+        )
+        meta = collection.metadata or {}
+        recorded = (meta.get("embedder"), meta.get("dim"))
+        if recorded != (self.embedder.name, self.embedder.dim):
+            raise EmbedderMismatchError(
+                f"collection {self.collection_name!r} at {self.path} was built with embedder "
+                f"{recorded[0]!r} (dim {recorded[1]}), not {self.embedder.name!r} "
+                f"(dim {self.embedder.dim}) — use the same embedder or re-ingest"
+            )
+        return collection
+
+    def _empty_error(self) -> EmptyStoreError:
+        return EmptyStoreError(
+            f"collection {self.collection_name!r} at {self.path} is empty — "
+            "run `clinsynth ingest` first"
+        )
+
+    def add(self, chunks: list[SourceChunk], batch_size: int = 256) -> int:
+        """Upsert ``chunks`` by id in batches; return how many were written."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        batch_size = min(batch_size, self._client.get_max_batch_size())
+        unique = list({chunk.id: chunk for chunk in chunks}.values())
+        self._ids_cache.clear()
+        for start in range(0, len(unique), batch_size):
+            batch = unique[start : start + batch_size]
+            texts = [chunk.text for chunk in batch]
+            self._collection.upsert(
+                ids=[chunk.id for chunk in batch],
+                documents=texts,
+                embeddings=self.embedder.embed(texts),
+                metadatas=[clean_metadata(chunk.metadata) or None for chunk in batch],  # type: ignore[misc]
+            )
+        return len(unique)
+
+    def query(
+        self, text: str, k: int = 4, where: dict[str, Any] | None = None
+    ) -> list[SourceChunk]:
+        """The ``k`` chunks most similar to ``text`` (``score`` = cosine similarity), best first."""
+        total = self.count()
+        if total == 0:
+            raise self._empty_error()
+        if k < 1:
+            return []
+        result = self._collection.query(
+            query_embeddings=self.embedder.embed([text]),
+            n_results=min(k, total),
+            where=_chroma_where(where),
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = result["ids"][0]
+        documents = (result["documents"] or [[]])[0]
+        metadatas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            SourceChunk(
+                id=chunk_id,
+                text=document or "",
+                metadata=dict(sorted((metadata or {}).items())),
+                score=1.0 - float(distance),
+            )
+            for chunk_id, document, metadata, distance in zip(
+                ids, documents, metadatas, distances, strict=True
+            )
+        ]
+
+    def get(self, ids: list[str]) -> list[SourceChunk]:
+        """The stored chunks with these ids, in the order asked; unknown ids are left out."""
+        if not ids:
+            return []
+        result = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
+        documents = result["documents"] or []
+        metadatas = result["metadatas"] or []
+        found = {
+            chunk_id: SourceChunk(
+                id=chunk_id,
+                text=document or "",
+                metadata=dict(sorted((metadata or {}).items())),
+            )
+            for chunk_id, document, metadata in zip(
+                result["ids"], documents, metadatas, strict=True
+            )
+        }
+        return [found[chunk_id] for chunk_id in ids if chunk_id in found]
+
+    def count(self) -> int:
+        """Number of chunks in the collection."""
+        return self._collection.count()
+
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        """Sorted ids of all chunks (matching ``where``); cached while the count is unchanged."""
+        key = json.dumps(where, sort_keys=True, default=str)
+        total = self.count()
+        cached = self._ids_cache.get(key)
+        if cached is not None and cached[0] == total:
+            return list(cached[1])
+        ids = sorted(self._collection.get(where=_chroma_where(where), include=[])["ids"])
+        self._ids_cache[key] = (total, ids)
+        return list(ids)
+
+    def chunk_at(self, index: int, where: dict[str, Any] | None = None) -> SourceChunk:
+        """The ``index``-th chunk in sorted id order, modulo the number of (matching) chunks."""
+        ids = self.ids(where)
+        if not ids:
+            if where and self.count():
+                raise EmptyStoreError(
+                    f"no chunk in collection {self.collection_name!r} at {self.path} "
+                    f"matches {where}"
+                )
+            raise self._empty_error()
+        return self.get([ids[index % len(ids)]])[0]
+
+    def reset(self) -> None:
+        """Drop the collection and start an empty one of the same name."""
+        self._client.delete_collection(self.collection_name)
+        self._ids_cache.clear()
+        self._collection = self._open()

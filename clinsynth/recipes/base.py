@@ -1,0 +1,109 @@
+"""The recipe interface: what a method must supply to run on the generation core.
+
+A recipe owns its item schema, its versioned prompts, its domain checks and its label policy.
+The graph nodes are recipe-agnostic and call these hooks.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from langchain_core.messages import BaseMessage
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clinsynth.config import ConfigError, RunConfig, one_line
+from clinsynth.schemas import CheckResult, CriticReport, LabelChange, SourceChunk, Task
+
+
+class RetrievalRequest(BaseModel):
+    """What the retriever should fetch for a task."""
+
+    query: str | None = None
+    k: int = 4
+    where: dict[str, Any] | None = None
+    offset: int | None = Field(
+        None, description="with no query: take the chunk at this position of the corpus"
+    )
+
+
+class RecipeOptions(BaseModel):
+    """Base class for a recipe's own settings (``recipe_options`` in the run config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    near_duplicate_threshold: float = Field(0.92, gt=0, le=1)
+
+
+class Relabel(BaseModel):
+    """The label corrector's outcome for one item."""
+
+    item: dict[str, Any] | None
+    change: LabelChange | None = None
+    reason: str | None = None
+
+
+class Recipe(ABC):
+    """A generation method plugged into the core graph."""
+
+    name: ClassVar[str]
+    prompt_version: ClassVar[str]
+    item_model: ClassVar[type[BaseModel]]
+    reasoning_model: ClassVar[type[BaseModel] | None] = None
+    options_model: ClassVar[type[RecipeOptions]] = RecipeOptions
+    default_temperature: ClassVar[float] = 0.7
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        try:
+            self.options = self.options_model.model_validate(options or {})
+        except ValidationError as exc:
+            raise ConfigError(f"bad recipe_options for '{self.name}': {one_line(exc)}") from exc
+
+    @abstractmethod
+    def make_task(self, index: int, run: RunConfig, rng: random.Random) -> Task:
+        """The task for position ``index`` of a run; must depend only on its inputs."""
+
+    @abstractmethod
+    def retrieval(self, task: Task, run: RunConfig) -> RetrievalRequest:
+        """What to retrieve for the task."""
+
+    def reasoner_messages(
+        self, task: Task, chunks: list[SourceChunk]
+    ) -> list[BaseMessage] | None:
+        """Messages for the reasoning step, or None when the recipe has none."""
+        return None
+
+    def reasoning_cache_key(self, task: Task, chunks: list[SourceChunk]) -> str | None:
+        """A key to share reasoning between items (None: do not cache)."""
+        return None
+
+    @abstractmethod
+    def generator_messages(
+        self,
+        task: Task,
+        chunks: list[SourceChunk],
+        reasoning: dict[str, Any] | None,
+        feedback: list[str],
+    ) -> list[BaseMessage]:
+        """Messages that ask for one item; ``feedback`` holds the critic's reasons, if any."""
+
+    def finalize(self, task: Task, draft: BaseModel, chunks: list[SourceChunk]) -> dict[str, Any]:
+        """Turn the generator's structured output into the stored item."""
+        return draft.model_dump(mode="json")
+
+    @abstractmethod
+    def checks(self, task: Task, item: dict[str, Any], chunks: list[SourceChunk]) -> list[CheckResult]:
+        """The recipe's own measurable checks of one candidate."""
+
+    @abstractmethod
+    def text_for_similarity(self, item: dict[str, Any]) -> str:
+        """The text near-duplicate and privacy checks look at."""
+
+    def relabel(self, task: Task, item: dict[str, Any], report: CriticReport) -> Relabel:
+        """Apply the critic's relabel request; default: reject, as there is no label policy."""
+        return Relabel(item=None, reason="recipe has no relabel policy")
+
+    def correct_label(self, task: Task, item: dict[str, Any]) -> Relabel:
+        """Check an accepted item's label (e.g. with a classifier); default: keep it."""
+        return Relabel(item=item)

@@ -1,0 +1,90 @@
+"""Fine-tune and evaluate BERT models (BioBERT by default) on real, synthetic or hybrid data.
+
+Importing this package is cheap: torch and transformers load only when training or predicting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from clinsynth.tools.finetune.backbone import (
+    DEFAULT_BACKBONE,
+    ResolvedBackbone,
+    fallback_model_dir,
+    resolve_backbone,
+)
+from clinsynth.tools.finetune.classification import (
+    ClassificationConfig,
+    Classifier,
+    ClassifierResult,
+    cross_val_proba,
+    train_classifier,
+)
+from clinsynth.tools.finetune.errors import (
+    BackboneFallbackWarning,
+    BackboneUnavailableError,
+    DatasetError,
+    FinetuneError,
+)
+from clinsynth.tools.finetune.metrics import (
+    classification_scores,
+    exact_match,
+    f1,
+    mean_sd,
+    normalize_answer,
+    qa_scores,
+    reference_overlap,
+)
+from clinsynth.tools.finetune.qa import (
+    QAConfig,
+    QAExample,
+    QAPrediction,
+    Reader,
+    build_windows,
+    load_squad_json,
+    train_reader,
+)
+
+
+def run_seeds(
+    fn: Callable[[int], Mapping[str, Any]], seeds: Iterable[int] = (0, 1, 2)
+) -> dict[str, Any]:
+    """Run ``fn(seed)`` (returning a metrics dict) per seed; add the mean ± sd of each metric."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("run_seeds needs at least one seed")
+    runs = [dict(fn(seed)) for seed in seeds]
+    return {"seeds": seeds, "runs": runs, "summary": mean_sd(runs)}
+
+
+__all__ = [
+    "DEFAULT_BACKBONE",
+    "BackboneFallbackWarning",
+    "BackboneUnavailableError",
+    "ClassificationConfig",
+    "Classifier",
+    "ClassifierResult",
+    "DatasetError",
+    "FinetuneError",
+    "QAConfig",
+    "QAExample",
+    "QAPrediction",
+    "Reader",
+    "ResolvedBackbone",
+    "build_windows",
+    "classification_scores",
+    "cross_val_proba",
+    "exact_match",
+    "f1",
+    "fallback_model_dir",
+    "load_squad_json",
+    "mean_sd",
+    "normalize_answer",
+    "qa_scores",
+    "reference_overlap",
+    "resolve_backbone",
+    "run_seeds",
+    "train_classifier",
+    "train_reader",
+]

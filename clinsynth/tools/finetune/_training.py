@@ -1,0 +1,124 @@
+"""Shared plumbing for the classifiers and readers: datasets, Trainer set-up, batched inference.
+
+torch and transformers are imported inside functions so importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Feature = dict[str, Any]
+
+
+class FeatureDataset:
+    """A map-style dataset over pre-tokenised features (lists or int arrays per key)."""
+
+    def __init__(self, features: Sequence[Feature]) -> None:
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> Feature:
+        return plain(self.features[index])
+
+
+def plain(feature: Feature) -> Feature:
+    """A copy of ``feature`` with numpy arrays turned into lists, as the collators expect."""
+    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in feature.items()}
+
+
+@contextmanager
+def work_dir(output_dir: str | None) -> Iterator[str]:
+    """Yield ``output_dir`` (created) or a temporary directory removed afterwards."""
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        yield output_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="clinsynth-finetune-") as tmp:
+        yield tmp
+
+
+def run_trainer(
+    model: Any,
+    dataset: Any,
+    collator: Callable[[list[Feature]], Any],
+    *,
+    output_dir: str,
+    epochs: float,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    warmup_ratio: float,
+    seed: int,
+    max_steps: int | None = None,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, float]:
+    """Fine-tune ``model`` on ``dataset`` with a transformers Trainer; returns train metrics."""
+    from transformers import Trainer, TrainingArguments
+
+    steps_per_epoch = max(1, -(-len(dataset) // batch_size))
+    args = TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=epochs,
+        max_steps=max_steps if max_steps is not None else -1,
+        per_device_train_batch_size=batch_size,
+        learning_rate=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_ratio,  # a float < 1 is a fraction of the total steps
+        lr_scheduler_type="linear",
+        seed=seed,
+        data_seed=seed,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_strategy="steps",
+        logging_steps=max(1, min(50, steps_per_epoch // 4)),
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator,
+        callbacks=list(callbacks),
+    )
+    output = trainer.train()
+    model.eval()
+    return {k: float(v) for k, v in output.metrics.items() if isinstance(v, int | float)}
+
+
+def batched_outputs(
+    model: Any,
+    features: Sequence[Feature],
+    collator: Callable[[list[Feature]], Any],
+    batch_size: int,
+    keys: Sequence[str],
+) -> list[np.ndarray]:
+    """Run ``model`` over ``features`` in batches; return the named outputs as float arrays."""
+    import torch
+
+    model.eval()
+    device = next(model.parameters()).device
+    chunks: list[list[np.ndarray]] = [[] for _ in keys]
+    with torch.inference_mode():
+        for i in range(0, len(features), batch_size):
+            batch = collator([plain(f) for f in features[i : i + batch_size]])
+            out = model(**{k: v.to(device) for k, v in batch.items()})
+            for chunk, key in zip(chunks, keys, strict=True):
+                chunk.append(out[key].float().cpu().numpy())
+    return [np.concatenate(c) if c else np.zeros((0,)) for c in chunks]
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch (heads are initialised from this seed)."""
+    from transformers import set_seed
+
+    set_seed(seed)

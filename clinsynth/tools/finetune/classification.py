@@ -1,0 +1,278 @@
+"""Sequence classification: fine-tune a BERT backbone on (text, label) pairs and score it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from clinsynth.tools.finetune._training import (
+    FeatureDataset,
+    batched_outputs,
+    run_trainer,
+    seed_all,
+    work_dir,
+)
+from clinsynth.tools.finetune.backbone import ResolvedBackbone, resolve_backbone
+from clinsynth.tools.finetune.errors import DatasetError
+from clinsynth.tools.finetune.metrics import classification_scores
+
+Label = str | int
+_LABELS_FILE = "clinsynth_labels.json"
+
+
+class ClassificationConfig(BaseModel):
+    """Hyper-parameters of a classification fine-tune."""
+
+    backbone: str | None = None
+    allow_fallback: bool = True
+    max_length: int = Field(default=256, ge=8, le=512)
+    epochs: float = Field(default=3.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1, description="overrides epochs when set")
+    batch_size: int = Field(default=16, ge=1)
+    eval_batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=3e-5, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 0
+    labels: list[Label] | None = Field(
+        default=None, description="class order; default: sorted labels"
+    )
+    positive_label: Label | None = Field(
+        default=None, description="binary positive class; default last"
+    )
+    eval_fraction: float = Field(
+        default=0.0, ge=0, lt=1, description="held-out stratified share of train when no eval set"
+    )
+    output_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _check_labels(self) -> ClassificationConfig:
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be unique")
+        if (
+            self.positive_label is not None
+            and self.labels is not None
+            and self.positive_label not in self.labels
+        ):
+            raise ValueError(f"positive_label {self.positive_label!r} is not in labels")
+        return self
+
+
+class Classifier:
+    """A fine-tuned sequence classifier: ``predict_proba(texts)[:, j]`` is P(``labels[j]``)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        labels: Sequence[Label],
+        max_length: int,
+        batch_size: int = 64,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.labels: list[Label] = list(labels)
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape ``(len(texts), len(labels))``."""
+        if not texts:
+            return np.zeros((0, len(self.labels)))
+        from transformers import DataCollatorWithPadding
+
+        features = [_encode(self.tokenizer, t, self.max_length) for t in texts]
+        (logits,) = batched_outputs(
+            self.model,
+            features,
+            DataCollatorWithPadding(self.tokenizer),
+            self.batch_size,
+            ["logits"],
+        )
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def predict(self, texts: Sequence[str]) -> list[Label]:
+        """The most probable label of each text."""
+        return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=1)]
+
+    def save(self, directory: str | Path) -> None:
+        """Write model, tokenizer and label order to ``directory``."""
+        path = Path(directory)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        meta = {"labels": self.labels, "max_length": self.max_length}
+        (path / _LABELS_FILE).write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Classifier:
+        """Load a classifier written by :meth:`save`."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = Path(directory)
+        if not (path / _LABELS_FILE).is_file():
+            raise DatasetError(f"{path} is not a saved clinsynth classifier ({_LABELS_FILE})")
+        meta = json.loads((path / _LABELS_FILE).read_text())
+        model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        return cls(model.eval(), tokenizer, meta["labels"], meta["max_length"])
+
+
+class ClassifierResult(BaseModel):
+    """A trained classifier with its eval metrics and how it was trained."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    classifier: Classifier = Field(exclude=True)
+    metrics: dict[str, Any] | None
+    backbone: ResolvedBackbone
+    config: ClassificationConfig
+    n_train: int
+    n_eval: int
+    train_seconds: float
+    train_metrics: dict[str, float] = Field(default_factory=dict)
+
+
+def _encode(tokenizer: Any, text: str, max_length: int) -> dict[str, Any]:
+    return dict(tokenizer(text, truncation=True, max_length=max_length))
+
+
+def _check_pairs(pairs: Sequence[tuple[str, Label]], what: str) -> None:
+    if not pairs:
+        raise DatasetError(f"{what} set is empty")
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2 or not isinstance(pair[0], str) or not pair[0].strip():
+            raise DatasetError(f"{what} item {i} is not a (non-empty text, label) pair")
+
+
+def _split_eval(
+    pairs: list[tuple[str, Label]], fraction: float, seed: int
+) -> tuple[list[tuple[str, Label]], list[tuple[str, Label]]]:
+    from sklearn.model_selection import train_test_split
+
+    labels = [y for _, y in pairs]
+    counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)[1]
+    stratify = labels if counts.min() >= 2 else None
+    train, held = train_test_split(pairs, test_size=fraction, random_state=seed, stratify=stratify)
+    return list(train), list(held)
+
+
+def train_classifier(
+    train: Sequence[tuple[str, Label]],
+    eval: Sequence[tuple[str, Label]] | None,
+    cfg: ClassificationConfig | None = None,
+) -> ClassifierResult:
+    """Fine-tune a sequence classifier on ``train``; score it on ``eval`` when given.
+
+    Without ``eval``, ``cfg.eval_fraction`` > 0 holds out a stratified share of ``train``.
+    """
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+    )
+
+    cfg = cfg or ClassificationConfig()
+    train_pairs = list(train)
+    _check_pairs(train_pairs, "train")
+    eval_pairs = list(eval) if eval is not None else None
+    if eval_pairs is None and cfg.eval_fraction > 0:
+        train_pairs, eval_pairs = _split_eval(train_pairs, cfg.eval_fraction, cfg.seed)
+    if eval_pairs is not None:
+        _check_pairs(eval_pairs, "eval")
+    labels = cfg.labels or sorted({y for _, y in train_pairs}, key=lambda v: (str(type(v)), v))
+    if len(labels) < 2:
+        raise DatasetError(f"need at least two classes to train a classifier, got {labels}")
+    index = {lab: i for i, lab in enumerate(labels)}
+    unknown = {y for _, y in train_pairs + (eval_pairs or []) if y not in index}
+    if unknown:
+        raise DatasetError(f"labels not in cfg.labels: {sorted(map(str, unknown))}")
+
+    backbone = resolve_backbone(cfg.backbone, allow_fallback=cfg.allow_fallback)
+    seed_all(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(backbone.path_or_name, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone.path_or_name,
+        local_files_only=True,
+        num_labels=len(labels),
+        id2label={i: str(lab) for i, lab in enumerate(labels)},
+        label2id={str(lab): i for i, lab in enumerate(labels)},
+    )
+    features = [
+        {**_encode(tokenizer, text, cfg.max_length), "labels": index[y]} for text, y in train_pairs
+    ]
+    start = time.perf_counter()
+    with work_dir(cfg.output_dir) as out_dir:
+        train_metrics = run_trainer(
+            model,
+            FeatureDataset(features),
+            DataCollatorWithPadding(tokenizer),
+            output_dir=out_dir,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            warmup_ratio=cfg.warmup_ratio,
+            seed=cfg.seed,
+            max_steps=cfg.max_steps,
+        )
+    seconds = time.perf_counter() - start
+    classifier = Classifier(model, tokenizer, labels, cfg.max_length, cfg.eval_batch_size)
+    metrics = None
+    if eval_pairs:
+        proba = classifier.predict_proba([t for t, _ in eval_pairs])
+        metrics = classification_scores(
+            [y for _, y in eval_pairs], proba, labels, cfg.positive_label
+        )
+    return ClassifierResult(
+        classifier=classifier,
+        metrics=metrics,
+        backbone=backbone,
+        config=cfg,
+        n_train=len(train_pairs),
+        n_eval=len(eval_pairs or []),
+        train_seconds=seconds,
+        train_metrics=train_metrics,
+    )
+
+
+def cross_val_proba(
+    texts: Sequence[str],
+    labels: Sequence[Label],
+    cfg: ClassificationConfig | None = None,
+    folds: int = 5,
+) -> np.ndarray:
+    """Out-of-fold class probabilities from ``folds`` stratified fine-tunes.
+
+    Row ``i`` comes from a model that never saw item ``i``; columns follow ``cfg.labels`` or
+    the sorted labels, as in :func:`train_classifier` (input for confident learning).
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    cfg = cfg or ClassificationConfig()
+    if len(texts) != len(labels):
+        raise DatasetError(f"{len(texts)} texts but {len(labels)} labels")
+    if folds < 2 or folds > len(texts):
+        raise DatasetError(f"folds must be between 2 and the number of items, got {folds}")
+    order = cfg.labels or sorted(set(labels), key=lambda v: (str(type(v)), v))
+    fold_cfg = cfg.model_copy(update={"labels": list(order), "eval_fraction": 0.0})
+    y = np.array([order.index(v) if v in order else -1 for v in labels])
+    if (y < 0).any():
+        raise DatasetError("labels contain classes not in cfg.labels")
+    min_count = np.bincount(y, minlength=len(order)).min()
+    splitter = (
+        StratifiedKFold(folds, shuffle=True, random_state=cfg.seed)
+        if min_count >= folds
+        else KFold(folds, shuffle=True, random_state=cfg.seed)
+    )
+    out = np.zeros((len(texts), len(order)))
+    for train_idx, held_idx in splitter.split(np.zeros(len(y)), y):
+        result = train_classifier([(texts[i], labels[i]) for i in train_idx], None, fold_cfg)
+        out[held_idx] = result.classifier.predict_proba([texts[i] for i in held_idx])
+    return out

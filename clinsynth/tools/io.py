@@ -1,0 +1,102 @@
+"""Run output on disk: crash-safe JSONL logs, atomic JSON files, and reading them back.
+
+Each JSONL line is written with one ``write`` and fsynced; a line torn by a crash is cut off
+when the log is reopened, so a resumed run never reads or extends a half-written record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from clinsynth.schemas import ItemRecord
+
+
+class RunFiles:
+    """The files of one run directory."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.dir = out_dir
+        self.accepted = out_dir / "accepted.jsonl"
+        self.rejected = out_dir / "rejected.jsonl"
+        self.started = out_dir / "started.jsonl"
+        self.manifest = out_dir / "manifest.json"
+        self.run_config = out_dir / "run.json"
+        self.checkpoints = out_dir / "checkpoints.sqlite"
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a trailing partial line (no final newline) left by a crash mid-write."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        data = fh.read()
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        fh.truncate(cut)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a JSONL file; a torn last line (no newline) is skipped."""
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n") or not raw.strip():
+                continue
+            yield json.loads(raw)
+
+
+def read_records(path: Path) -> list[ItemRecord]:
+    """The item records of ``accepted.jsonl`` or ``rejected.jsonl``."""
+    return [ItemRecord.model_validate(row) for row in iter_jsonl(path)]
+
+
+class JsonlLog:
+    """An append-only JSONL file keyed by ``id``; appending an id twice is a no-op."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _repair_tail(path)
+        self.ids: set[str] = {str(row["id"]) for row in iter_jsonl(path)}
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def append(self, row: BaseModel | dict[str, Any]) -> bool:
+        """Write one row durably; False if its id is already in the file."""
+        data = row.model_dump(mode="json") if isinstance(row, BaseModel) else row
+        row_id = str(data["id"])
+        if row_id in self.ids:
+            return False
+        line = (json.dumps(data, ensure_ascii=False) + "\n").encode()
+        view = memoryview(line)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self.ids.add(row_id)
+        return True
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON, never leaving a partial file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

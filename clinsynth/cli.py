@@ -40,8 +40,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Generate synthetic clinical training data with checked quality.",
 )
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 class UserError(Exception):
@@ -49,7 +49,7 @@ class UserError(Exception):
 
 
 def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

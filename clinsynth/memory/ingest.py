@@ -30,6 +30,10 @@ TEXT_FIELDS = (
 )
 ID_FIELDS = ("id", "doc_id", "document_id", "encounter_id", "nctid")
 RESERVED_METADATA = ("source", "doc_id")
+SKIPPED_STEMS = frozenset(
+    {"readme", "provenance", "license", "notice", "changelog", "contributing"}
+)
+"""Documentation files skipped when walking a folder (not when named directly)."""
 
 
 class IngestError(Exception):
@@ -203,6 +207,7 @@ def _corpus_files(path: Path, glob: str) -> list[Path]:
         for file in path.glob(glob)
         if file.is_file()
         and file.suffix.lower() in SUPPORTED_SUFFIXES
+        and file.stem.lower() not in SKIPPED_STEMS
         and not any(part.startswith(".") for part in file.relative_to(path).parts)
     )
     if not files:
@@ -224,7 +229,8 @@ def load_documents(
     Table rows become documents (text from ``text_field`` or the first of :data:`TEXT_FIELDS`,
     id from ``id_field``, the first of :data:`ID_FIELDS`, or a hash of the text; other scalar
     columns become metadata). A text file is one document whose id is its path relative to the
-    folder. Metadata always has ``source`` (the file) and ``doc_id``.
+    folder. In a folder, hidden files and README/PROVENANCE/LICENSE-like files are skipped.
+    Metadata always has ``source`` (the file) and ``doc_id``.
     """
     path = Path(path)
     if not path.exists():

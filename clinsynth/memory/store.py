@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from clinsynth.memory.embeddings import ChromaEmbeddingFunction, Embedder
 from clinsynth.schemas import SourceChunk
 
 MetadataValue = str | int | float | bool
+_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
 class StoreError(Exception):
@@ -22,6 +24,10 @@ class StoreError(Exception):
 
 class EmptyStoreError(StoreError):
     """The collection holds no (matching) chunks."""
+
+
+class InvalidCollectionNameError(StoreError, ValueError):
+    """A collection name that Chroma does not accept."""
 
 
 class EmbedderMismatchError(StoreError):
@@ -58,6 +64,11 @@ class VectorStore:
     """
 
     def __init__(self, path: Path, embedder: Embedder, collection: str = "corpus") -> None:
+        if not _COLLECTION_NAME.fullmatch(collection):
+            raise InvalidCollectionNameError(
+                f"invalid collection name {collection!r}: use 3-512 characters from "
+                "[a-zA-Z0-9._-], starting and ending with a letter or digit"
+            )
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         self.path = Path(path)
         self.embedder = embedder

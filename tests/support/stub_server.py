@@ -177,7 +177,9 @@ class StubServer:
         handler = type("_BoundHandler", (_Handler,), {"stub": self})
         self._stopping.clear()
         self._httpd = _QuietServer(("127.0.0.1", self._port), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -87,6 +87,7 @@ def test_folder_of_text_files_recursive(tmp_path: Path) -> None:
     (corpus / "sub" / "a.txt").write_text("body a", encoding="utf-8")
     (corpus / "skip.pdf").write_bytes(b"%PDF")
     (corpus / ".hidden.txt").write_text("hidden", encoding="utf-8")
+    (corpus / "PROVENANCE.md").write_text("where the data came from", encoding="utf-8")
     docs = list(load_documents(corpus))
     assert [d.id for d in docs] == ["b.md", "sub/a.txt"]
     assert docs[1].metadata == {"source": str(corpus / "sub" / "a.txt"), "doc_id": "sub/a.txt"}
@@ -144,6 +145,7 @@ def test_error_path_does_not_exist(tmp_path: Path) -> None:
 def test_error_no_supported_files(tmp_path: Path) -> None:
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "a.pdf").write_bytes(b"%PDF")
+    (tmp_path / "corpus" / "README.md").write_text("about this folder", encoding="utf-8")
     with pytest.raises(NoSupportedFilesError, match=r"no \.jsonl, \.csv, \.txt, \.md files"):
         list(load_documents(tmp_path / "corpus"))
     with pytest.raises(NoSupportedFilesError, match="not a supported file"):

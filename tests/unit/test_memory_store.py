@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from clinsynth.memory.embeddings import HashingEmbedder
-from clinsynth.memory.store import EmbedderMismatchError, EmptyStoreError, VectorStore
+from clinsynth.memory.store import (
+    EmbedderMismatchError,
+    EmptyStoreError,
+    InvalidCollectionNameError,
+    VectorStore,
+)
 from clinsynth.schemas import SourceChunk
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,6 +112,12 @@ def test_reset_drops_everything(tmp_path: Path) -> None:
     assert store.count() == 0 and store.ids() == []
     store.add(CHUNKS[:1])
     assert store.ids() == ["a#0"]
+
+
+@pytest.mark.parametrize("name", ["ab", "-abc", "has space", "x" * 513])
+def test_invalid_collection_name(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InvalidCollectionNameError, match="invalid collection name"):
+        _store(tmp_path / "db", collection=name)
 
 
 def test_reopening_with_another_embedder_fails(tmp_path: Path) -> None:

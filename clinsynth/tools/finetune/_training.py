@@ -61,6 +61,7 @@ def run_trainer(
     callbacks: Sequence[Any] = (),
 ) -> dict[str, float]:
     """Fine-tune ``model`` on ``dataset`` with a transformers Trainer; returns train metrics."""
+    import torch
     from transformers import Trainer, TrainingArguments
 
     steps_per_epoch = max(1, -(-len(dataset) // batch_size))
@@ -82,6 +83,7 @@ def run_trainer(
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
     )
     trainer = Trainer(
         model=model,

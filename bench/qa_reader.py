@@ -55,7 +55,7 @@ def _versions() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default=None, help="default: BioBERT (falls back offline)")
-    parser.add_argument("--max-train-windows", type=int, default=1500)
+    parser.add_argument("--max-train-windows", type=int, default=1000)
     parser.add_argument("--negatives-per-example", type=int, default=1)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=1e-4)

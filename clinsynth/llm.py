@@ -18,6 +18,7 @@ import importlib
 import json
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -232,11 +233,12 @@ def _loop_safe_async_client() -> Any:
     import openai
 
     # The SDK is built on httpx (openai<3) or httpx2 (openai>=3); use the one it uses.
-    httpx = importlib.import_module(
+    httpx: Any = importlib.import_module(
         openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]
     )
+    transport_base: Any = httpx.AsyncBaseTransport
 
-    class LoopLocalTransport(httpx.AsyncBaseTransport):  # type: ignore[name-defined,misc]
+    class LoopLocalTransport(transport_base):
         def __init__(self) -> None:
             self._lock = threading.Lock()
             self._pools: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
@@ -519,7 +521,7 @@ class StructuredLLM:
 
     async def ainvoke(
         self,
-        messages: list[BaseMessage],
+        messages: Sequence[BaseMessage],
         schema: type[T],
         *,
         temperature: float | None = None,
@@ -562,12 +564,14 @@ class StructuredLLM:
     async def _run(
         self,
         method: str,
-        messages: list[BaseMessage],
+        messages: Sequence[BaseMessage],
         schema: type[T],
         temperature: float | None,
     ) -> StructuredResult[T]:
         runnable = self._bind(method, schema, temperature)
-        history = _with_json_instruction(messages, schema) if method == "json_mode" else messages
+        history = list(messages)
+        if method == "json_mode":
+            history = _with_json_instruction(history, schema)
         usage = Usage()
         raw, error = "", None
         for attempt in range(1, self.parse_retries + 2):

@@ -22,13 +22,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from pydantic import BaseModel, Field
 
 from clinsynth.agents.deps import Deps
 from clinsynth.config import ConfigError
-from clinsynth.llm import UsageMeter
 from clinsynth.graphs.generation import build_item_graph, initial_state, recursion_limit
+from clinsynth.llm import UsageMeter
+from clinsynth.memory.checkpoint import open_checkpointer
 from clinsynth.schemas import (
     Attempt,
     CriticReport,
@@ -184,7 +184,9 @@ class BatchRunner:
         files = self.files
         accepted = JsonlLog(files.accepted)
         rejected = JsonlLog(files.rejected)
-        started = JsonlLog(files.started)
+        # Task ids are deterministic, so a lost "started" row only means the task is relaunched
+        # under the same id (and resumed from its checkpoint): no fsync needed there.
+        started = JsonlLog(files.started, durable=False)
         prior_usage = Usage()
         for rec in read_records(files.accepted):
             self.deps.registry.add(rec.id, self.deps.recipe.text_for_similarity(rec.item or {}))
@@ -221,7 +223,7 @@ class BatchRunner:
                 and (budget is None or tokens_used() < budget)
             )
 
-        async with AsyncSqliteSaver.from_conn_string(str(files.checkpoints)) as saver:
+        async with open_checkpointer(files.checkpoints) as saver:
             graph = build_item_graph(self.deps, saver)
             limit = recursion_limit(self.run_cfg.max_attempts)
 
@@ -370,4 +372,4 @@ class BatchRunner:
             "error": error,
             **self.extra_manifest,
         }
-        write_json_atomic(self.files.manifest, manifest)
+        write_json_atomic(self.files.manifest, manifest, durable=summary is not None)

@@ -333,8 +333,8 @@ def ingest(
 ) -> IngestStats:
     """Load, chunk and upsert a corpus into ``store``.
 
-    ``progress`` is called with the number of chunks stored by each batch. Re-ingesting the
-    same corpus rewrites the same chunk ids, so it is idempotent.
+    ``progress`` is called after each batch with the number of chunks stored so far.
+    Re-ingesting the same corpus rewrites the same chunk ids, so it is idempotent.
     """
     started = time.perf_counter()
     dedup = _Dedup()
@@ -346,12 +346,12 @@ def ingest(
         if len(batch) >= batch_size:
             chunks += store.add(batch, batch_size=batch_size)
             if progress is not None:
-                progress(len(batch))
+                progress(chunks)
             batch = []
     if batch:
         chunks += store.add(batch, batch_size=batch_size)
         if progress is not None:
-            progress(len(batch))
+            progress(chunks)
     if dedup.documents == 0:
         raise EmptyCorpusError(
             f"corpus at {path} has no non-empty documents ({dedup.skipped_empty} empty skipped)"

@@ -61,10 +61,15 @@ def read_records(path: Path) -> list[ItemRecord]:
 
 
 class JsonlLog:
-    """An append-only JSONL file keyed by ``id``; appending an id twice is a no-op."""
+    """An append-only JSONL file keyed by ``id``; appending an id twice is a no-op.
 
-    def __init__(self, path: Path) -> None:
+    Every row is one ``write`` call, so a killed process never leaves half a row behind
+    (only a machine crash can; ``durable`` adds an fsync per row against that).
+    """
+
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
         path.parent.mkdir(parents=True, exist_ok=True)
         _repair_tail(path)
         self.ids: set[str] = {str(row["id"]) for row in iter_jsonl(path)}
@@ -81,7 +86,8 @@ class JsonlLog:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        os.fsync(self._fd)
+        if self.durable:
+            os.fsync(self._fd)
         self.ids.add(row_id)
         return True
 
@@ -92,11 +98,12 @@ class JsonlLog:
         os.close(self._fd)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` as JSON, never leaving a partial file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w") as fh:
         json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
         fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            os.fsync(fh.fileno())
     os.replace(tmp, path)

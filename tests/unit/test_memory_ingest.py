@@ -129,7 +129,8 @@ def test_ingest_into_store_with_progress_and_dedup(tmp_path: Path) -> None:
         path, store, chunk_size=200, chunk_overlap=20, batch_size=3, progress=seen.append
     )
     assert (stats.documents, stats.skipped_empty, stats.duplicates) == (3, 1, 1)
-    assert stats.chunks == store.count() == sum(seen) and max(seen) <= 3
+    assert stats.chunks == store.count() == seen[-1] and seen[0] == 3
+    assert seen == sorted(seen) and len(seen) == -(-stats.chunks // 3)
     assert stats.collection == "corpus" and stats.path == str(path)
     assert store.get(["x~2#0"])[0].metadata["doc_id"] == "x~2"
     assert store.query("insulin diabetes", k=1)[0].id == "z#0"

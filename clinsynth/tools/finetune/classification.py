@@ -87,7 +87,7 @@ class Classifier:
             return np.zeros((0, len(self.labels)))
         from transformers import DataCollatorWithPadding
 
-        features = [_encode(self.tokenizer, t, self.max_length) for t in texts]
+        features = _encode(self.tokenizer, texts, self.max_length)
         (logits,) = batched_outputs(
             self.model,
             features,
@@ -139,8 +139,9 @@ class ClassifierResult(BaseModel):
     train_metrics: dict[str, float] = Field(default_factory=dict)
 
 
-def _encode(tokenizer: Any, text: str, max_length: int) -> dict[str, Any]:
-    return dict(tokenizer(text, truncation=True, max_length=max_length))
+def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[dict[str, Any]]:
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    return [{k: enc[k][i] for k in enc} for i in range(len(texts))]
 
 
 def _check_pairs(pairs: Sequence[tuple[str, Label]], what: str) -> None:
@@ -193,6 +194,8 @@ def train_classifier(
     unknown = {y for _, y in train_pairs + (eval_pairs or []) if y not in index}
     if unknown:
         raise DatasetError(f"labels not in cfg.labels: {sorted(map(str, unknown))}")
+    if cfg.positive_label is not None and cfg.positive_label not in index:
+        raise DatasetError(f"positive_label {cfg.positive_label!r} is not one of {labels}")
 
     backbone = resolve_backbone(cfg.backbone, allow_fallback=cfg.allow_fallback)
     seed_all(cfg.seed)
@@ -205,7 +208,12 @@ def train_classifier(
         label2id={str(lab): i for i, lab in enumerate(labels)},
     )
     features = [
-        {**_encode(tokenizer, text, cfg.max_length), "labels": index[y]} for text, y in train_pairs
+        {**feature, "labels": index[y]}
+        for feature, (_, y) in zip(
+            _encode(tokenizer, [t for t, _ in train_pairs], cfg.max_length),
+            train_pairs,
+            strict=True,
+        )
     ]
     start = time.perf_counter()
     with work_dir(cfg.output_dir) as out_dir:

@@ -59,10 +59,14 @@ async def raw_calls(base_url: str, bodies: list[dict[str, Any]], concurrency: in
 def run_case(store: Path, latency: float, concurrency: int, items: int) -> dict[str, Any]:
     emb = HashingEmbedder()
     with StubServer(make_responder("accept"), latency_s=latency) as stub:
-        settings = Settings(base_url=stub.base_url, api_key="bench", model="stub",
-                            embedder="hashing", max_retries=0)
-        run = RunConfig(n=items, max_concurrency=concurrency, recipe_options={
-            "unanswerable_share": 0.0, "near_duplicate_threshold": 1.0})
+        settings = Settings(
+            base_url=stub.base_url, api_key="bench", model="stub", embedder="hashing", max_retries=0
+        )
+        run = RunConfig(
+            n=items,
+            max_concurrency=concurrency,
+            recipe_options={"unanswerable_share": 0.0, "near_duplicate_threshold": 1.0},
+        )
         deps, meter = build_deps(settings, run, store_path=store, embedder=emb)
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
@@ -94,7 +98,9 @@ def run_case(store: Path, latency: float, concurrency: int, items: int) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few items (smoke test)")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "core_overhead.json")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "bench" / "results" / "core_overhead.json"
+    )
     args = parser.parse_args()
     sizes = {(0.0, 1): 60, (0.0, 8): 120, (0.2, 1): 12, (0.2, 8): 48}
     if args.quick:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,82 +25,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from clinsynth.config import (
-    ConfigError,
-    EndpointSettings,
-    RunConfig,
-    Settings,
-    load_config_file,
-    one_line,
-)
+from clinsynth.cli_support import UserError, console, guard, out, settings_from_env
+from clinsynth.config import EndpointSettings, RunConfig, load_config_file
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Generate synthetic clinical training data with checked quality.",
 )
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one line, exit code 2."""
-
-
-def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from pydantic import ValidationError
-
-    from clinsynth.memory.ingest import IngestError
-    from clinsynth.memory.store import EmptyStoreError
-
-    return (UserError, ConfigError, IngestError, EmptyStoreError, ValidationError)
-
-
-def _run_errors() -> tuple[type[BaseException], ...]:
-    from clinsynth.graphs.batch import RunAborted
-    from clinsynth.llm import LLMEndpointError, LocalModelError
-
-    return (RunAborted, LLMEndpointError, LocalModelError)
-
-
-def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` turning expected failures into one-line errors."""
-    from pydantic import ValidationError
-
-    try:
-        return fn(*args, **kwargs)
-    except ValidationError as exc:
-        _fail(one_line(exc), 2)
-    except _user_errors() as exc:
-        _fail(str(exc), 2)
-    except _run_errors() as exc:
-        _fail(f"{exc} (rerun the same command to resume)", 1)
-    except KeyboardInterrupt:
-        _fail("interrupted; rerun the same command to resume", 130)
-
-
-def _settings(store: Path | None, embedder: str | None) -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise ConfigError(f"bad CLINSYNTH_* environment: {one_line(exc)}") from exc
-    update: dict[str, Any] = {}
-    if store is not None:
-        update["store"] = store
-    if embedder is not None:
-        if embedder not in ("minilm", "hashing"):
-            raise UserError(f"unknown embedder '{embedder}' (use minilm or hashing)")
-        update["embedder"] = embedder
-    return settings.model_copy(update=update)
-
-
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="vector store directory [env CLINSYNTH_STORE]")
 ]
@@ -133,7 +64,7 @@ def ingest(
 
         if chunk_overlap >= chunk_size:
             raise UserError("--chunk-overlap must be smaller than --chunk-size")
-        settings = _settings(store, embedder)
+        settings = settings_from_env(store, embedder)
         vs = VectorStore(settings.store, make_embedder(settings.embedder), collection=collection)
         if reset:
             vs.reset()
@@ -157,7 +88,7 @@ def ingest(
             f"collection now holds {vs.count()} chunks)"
         )
 
-    _guard(_do)
+    guard(_do)
 
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
@@ -205,7 +136,7 @@ def generate(
     progress: Annotated[bool, typer.Option(help="show live progress")] = True,
 ) -> None:
     """Generate items through the agent graph; rerun the same command to resume."""
-    _guard(
+    guard(
         _generate,
         recipe=recipe,
         n=n,
@@ -233,7 +164,8 @@ def generate(
 
 
 def _generate(**kw: Any) -> None:
-    from clinsynth.graphs.batch import BatchRunner, Progress as RunProgress
+    from clinsynth.graphs.batch import BatchRunner
+    from clinsynth.graphs.batch import Progress as RunProgress
     from clinsynth.graphs.factory import build_deps, endpoint_config
     from clinsynth.llm import check_endpoint
 
@@ -270,7 +202,7 @@ def _generate(**kw: Any) -> None:
         env_update["gguf_path"] = str(kw["gguf"])
     if env_update.get("provider") not in (None, "openai", "local", "auto"):
         raise UserError(f"unknown provider '{env_update['provider']}' (use openai or local)")
-    settings = _settings(kw["store"], kw["embedder"]).model_copy(update=env_update)
+    settings = settings_from_env(kw["store"], kw["embedder"]).model_copy(update=env_update)
     endpoints = settings.endpoints()
     if file_cfg and file_cfg.endpoints:
         default = file_cfg.endpoints.get("default")
@@ -304,8 +236,10 @@ def _generate(**kw: Any) -> None:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("rejected {task.fields[rejected]} · attempts {task.fields[attempts]} · "
-                   "tokens {task.fields[tokens]}"),
+        TextColumn(
+            "rejected {task.fields[rejected]} · attempts {task.fields[attempts]} · "
+            "tokens {task.fields[tokens]}"
+        ),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -339,7 +273,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Summarise a run: counts, rejection reasons, attempts, tokens, label changes."""
-    _guard(_inspect, run_dir, as_json)
+    guard(_inspect, run_dir, as_json)
 
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
@@ -385,9 +319,19 @@ def _inspect(run_dir: Path, as_json: bool) -> None:
         out.print_json(data=summary)
         return
     table = Table(title=f"run {run_dir}", show_header=False)
-    for key in ("recipe", "models", "stop_reason", "accepted", "rejected", "candidates",
-                "acceptance_rate", "attempts_of_accepted", "label_changes", "tokens",
-                "tokens_per_accepted"):
+    for key in (
+        "recipe",
+        "models",
+        "stop_reason",
+        "accepted",
+        "rejected",
+        "candidates",
+        "acceptance_rate",
+        "attempts_of_accepted",
+        "label_changes",
+        "tokens",
+        "tokens_per_accepted",
+    ):
         table.add_row(key, str(summary[key]))
     table.add_row("unfinished", str(len(summary["unfinished"])))
     out.print(table)
@@ -396,6 +340,21 @@ def _inspect(run_dir: Path, as_json: bool) -> None:
         for reason, count in summary["rejection_reasons"].items():
             reasons.add_row(reason, str(count))
         out.print(reasons)
+
+
+def _register_extensions() -> None:
+    """Add the commands of every module in ``clinsynth.commands`` (each has ``register``)."""
+    import importlib
+    import pkgutil
+
+    import clinsynth.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"clinsynth.commands.{info.name}").register(app)
+
+
+_register_extensions()
 
 
 def main() -> None:

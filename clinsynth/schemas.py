@@ -52,7 +52,9 @@ class CriticReport(BaseModel):
         for c in failed:
             if VERDICT_SEVERITY[c.on_fail] > VERDICT_SEVERITY[verdict]:
                 verdict = c.on_fail
-        return cls(reasons=[f"{c.name}: {c.reason}" for c in failed], checks=checks, verdict=verdict)
+        return cls(
+            reasons=[f"{c.name}: {c.reason}" for c in failed], checks=checks, verdict=verdict
+        )
 
     def scores(self) -> dict[str, float]:
         """Check name → score, for provenance."""

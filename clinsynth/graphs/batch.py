@@ -88,8 +88,16 @@ class RunSummary(BaseModel):
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape the output, for the manifest."""
     out = {}
-    for name in ("clinsynth", "langgraph", "langchain-core", "langchain-openai", "chromadb",
-                 "pydantic", "sentence-transformers", "llama-cpp-python"):
+    for name in (
+        "clinsynth",
+        "langgraph",
+        "langchain-core",
+        "langchain-openai",
+        "chromadb",
+        "pydantic",
+        "sentence-transformers",
+        "llama-cpp-python",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -103,7 +111,9 @@ def build_record(final: dict[str, Any], deps: Deps) -> ItemRecord:
     attempts = [Attempt.model_validate(a) for a in final.get("attempts") or []]
     report = CriticReport.model_validate(final["report"]) if final.get("report") else None
     chunks = [SourceChunk.model_validate(c) for c in final.get("chunks") or []]
-    status = final.get("status") or "rejected"
+    status: Literal["accepted", "rejected"] = (
+        "accepted" if final.get("status") == "accepted" else "rejected"
+    )
     item = final.get("candidate")
     if item is None:
         item = next((a.item for a in reversed(attempts) if a.item is not None), None)
@@ -268,10 +278,7 @@ class BatchRunner:
                         if exc is not None and isinstance(exc, FATAL_ERRORS):
                             error = error or str(exc)
                             continue
-                        if exc is not None:
-                            record = self._error_record(task, exc)
-                        else:
-                            record = fut.result()
+                        record = self._error_record(task, exc) if exc is not None else fut.result()
                         if record.status == "accepted" and p.accepted >= self.run_cfg.n:
                             record = record.model_copy(
                                 update={
@@ -351,7 +358,10 @@ class BatchRunner:
         p = self.progress
         manifest = {
             "run": self.run_cfg.model_dump(mode="json"),
-            "recipe": {"name": self.deps.recipe.name, "prompt_version": self.deps.recipe.prompt_version},
+            "recipe": {
+                "name": self.deps.recipe.name,
+                "prompt_version": self.deps.recipe.prompt_version,
+            },
             "models": self.deps.llm.describe(),
             "versions": package_versions(),
             "counts": {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from clinsynth.agents.deps import Deps
 from clinsynth.config import EndpointSettings, RunConfig, Settings
 from clinsynth.graphs import batch
@@ -29,7 +31,7 @@ def endpoint_config(ep: EndpointSettings) -> EndpointConfig:
     return EndpointConfig(
         provider=ep.provider,
         base_url=ep.base_url,
-        api_key=ep.api_key,
+        api_key=SecretStr(ep.api_key) if ep.api_key else None,
         model=ep.model or "default",
         temperature=ep.temperature,
         max_tokens=ep.max_tokens,
@@ -41,9 +43,7 @@ def endpoint_config(ep: EndpointSettings) -> EndpointConfig:
     )
 
 
-def build_router(
-    endpoints: dict[str, EndpointSettings], meter: UsageMeter
-) -> LLMRouter:
+def build_router(endpoints: dict[str, EndpointSettings], meter: UsageMeter) -> LLMRouter:
     """One structured-output model per role; identical endpoints share one model."""
     return router_from_configs({r: endpoint_config(e) for r, e in endpoints.items()}, meter)
 

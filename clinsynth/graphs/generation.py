@@ -28,13 +28,17 @@ def build_item_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the per-item graph; ``checkpointer`` makes every step resumable."""
     g: StateGraph[Any] = StateGraph(ItemState)
-    g.add_node("retriever", make_retriever(deps))
-    g.add_node("reasoner", make_reasoner(deps))
-    g.add_node("generator", make_generator(deps))
-    g.add_node("critic", make_critic(deps))
-    g.add_node("label_corrector", make_label_corrector(deps))
-    g.add_node("accept", make_accept(deps))
-    g.add_node("reject", make_reject(deps))
+    nodes: dict[str, Any] = {
+        "retriever": make_retriever(deps),
+        "reasoner": make_reasoner(deps),
+        "generator": make_generator(deps),
+        "critic": make_critic(deps),
+        "label_corrector": make_label_corrector(deps),
+        "accept": make_accept(deps),
+        "reject": make_reject(deps),
+    }
+    for name, node in nodes.items():
+        g.add_node(name, node)
     g.add_edge(START, "retriever")
     g.add_edge("retriever", "reasoner")
     g.add_edge("reasoner", "generator")

@@ -24,7 +24,7 @@ class RetrievalRequest(BaseModel):
     k: int = 4
     where: dict[str, Any] | None = None
     offset: int | None = Field(
-        None, description="with no query: take the chunk at this position of the corpus"
+        default=None, description="with no query: take the chunk at this position of the corpus"
     )
 
 
@@ -68,9 +68,7 @@ class Recipe(ABC):
     def retrieval(self, task: Task, run: RunConfig) -> RetrievalRequest:
         """What to retrieve for the task."""
 
-    def reasoner_messages(
-        self, task: Task, chunks: list[SourceChunk]
-    ) -> list[BaseMessage] | None:
+    def reasoner_messages(self, task: Task, chunks: list[SourceChunk]) -> list[BaseMessage] | None:
         """Messages for the reasoning step, or None when the recipe has none."""
         return None
 
@@ -93,7 +91,9 @@ class Recipe(ABC):
         return draft.model_dump(mode="json")
 
     @abstractmethod
-    def checks(self, task: Task, item: dict[str, Any], chunks: list[SourceChunk]) -> list[CheckResult]:
+    def checks(
+        self, task: Task, item: dict[str, Any], chunks: list[SourceChunk]
+    ) -> list[CheckResult]:
         """The recipe's own measurable checks of one candidate."""
 
     @abstractmethod

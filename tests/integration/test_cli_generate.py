@@ -38,7 +38,9 @@ def cli_env(base_url: str, store: Path) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         CLI + args, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -122,7 +124,8 @@ def test_revise_then_accept(stub: StubServer, demo_store_path: Path, tmp_path: P
         assert rec["provenance"]["attempts"] == 2
     # The second generator call carried the critic's reasons back to the model.
     revised = [
-        r for r in stub.received
+        r
+        for r in stub.received
         if "<feedback>" in json.dumps(r.body) and "lexical_overlap" in json.dumps(r.body)
     ]
     assert len(revised) == 3
@@ -152,8 +155,18 @@ def test_relabel_makes_unlocated_answers_unanswerable(
 def test_reject_after_max_attempts(stub: StubServer, demo_store_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     res = run_cli(
-        ["generate", "-n", "2", "--max-attempts", "2", "--max-candidates", "3", "--out", str(out),
-         "--no-progress"],
+        [
+            "generate",
+            "-n",
+            "2",
+            "--max-attempts",
+            "2",
+            "--max-candidates",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
         cli_env(stub.base_url, demo_store_path),
     )
     assert res.returncode == 0, res.stderr
@@ -178,8 +191,18 @@ def test_resume_after_kill_9(
     stub: StubServer, demo_store_path: Path, tmp_path: Path, kill_after: int
 ) -> None:
     out = tmp_path / "run"
-    args = ["generate", "-n", "10", "--concurrency", "4", "--max-attempts", "2", "--out",
-            str(out), "--no-progress"]
+    args = [
+        "generate",
+        "-n",
+        "10",
+        "--concurrency",
+        "4",
+        "--max-attempts",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     env = cli_env(stub.base_url, demo_store_path)
     proc = subprocess.Popen(CLI + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 90
@@ -266,7 +289,9 @@ def test_ingest_cli(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(
         json.dumps({"id": "a", "text": "Heart failure with reduced ejection fraction. " * 30})
-        + "\n" + json.dumps({"id": "b", "text": "Community-acquired pneumonia. " * 5}) + "\n"
+        + "\n"
+        + json.dumps({"id": "b", "text": "Community-acquired pneumonia. " * 5})
+        + "\n"
     )
     res = run_cli(
         ["ingest", str(corpus), "--store", str(tmp_path / "s"), "--chunk-size", "400"], env

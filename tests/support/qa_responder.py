@@ -22,9 +22,30 @@ SCENARIOS = ("accept", "revise", "relabel", "reject", "malformed")
 
 # Words unlikely to occur in clinical notes: they keep questions low-overlap and distinct.
 _RARE = (
-    "lantern", "quartz", "meadow", "violet", "harbor", "saffron", "glacier", "cobalt",
-    "orchard", "tundra", "marble", "falcon", "juniper", "canyon", "ember", "willow",
-    "pebble", "comet", "velvet", "thistle", "aurora", "basalt", "cedar", "dune",
+    "lantern",
+    "quartz",
+    "meadow",
+    "violet",
+    "harbor",
+    "saffron",
+    "glacier",
+    "cobalt",
+    "orchard",
+    "tundra",
+    "marble",
+    "falcon",
+    "juniper",
+    "canyon",
+    "ember",
+    "willow",
+    "pebble",
+    "comet",
+    "velvet",
+    "thistle",
+    "aurora",
+    "basalt",
+    "cedar",
+    "dune",
 )
 
 
@@ -96,8 +117,14 @@ def qa_reply(request: dict[str, Any], mode: str = "accept") -> str:
     if schema_name(request) == "ClinicalSummary":
         first = exact_quote(document)
         return json.dumps(
-            {"history": [], "conditions": [first[:60]], "symptoms": [], "findings": [],
-             "diagnostics": [], "treatments": []}
+            {
+                "history": [],
+                "conditions": [first[:60]],
+                "symptoms": [],
+                "findings": [],
+                "diagnostics": [],
+                "treatments": [],
+            }
         )
     scenario = scenario_for(document, mode)
     revised = "<feedback>" in text

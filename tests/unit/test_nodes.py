@@ -32,17 +32,31 @@ DOC = (
     "ejection fraction of 30 percent. Furosemide was given intravenously and the swelling "
     "of both legs improved over three days."
 )
-SUMMARY = {"history": [], "conditions": ["heart failure"], "symptoms": ["leg swelling"],
-           "findings": [], "diagnostics": ["ejection fraction 30 percent"],
-           "treatments": ["furosemide"]}
-GOOD = {"question": "Which measurement tells us how weakly the pump was working?",
-        "answer": "an ejection fraction of 30 percent"}
-COPIED = {"question": "Echocardiography showed what ejection fraction for heart failure?",
-          "answer": "30 percent"}
+SUMMARY = {
+    "history": [],
+    "conditions": ["heart failure"],
+    "symptoms": ["leg swelling"],
+    "findings": [],
+    "diagnostics": ["ejection fraction 30 percent"],
+    "treatments": ["furosemide"],
+}
+GOOD = {
+    "question": "Which measurement tells us how weakly the pump was working?",
+    "answer": "an ejection fraction of 30 percent",
+}
+COPIED = {
+    "question": "Echocardiography showed what ejection fraction for heart failure?",
+    "answer": "30 percent",
+}
 
 
-def make_deps(store_path: Path, replies: list[Any], *, run: RunConfig | None = None,
-              cache: ReasoningCache | None = None) -> tuple[Deps, FakeChat]:
+def make_deps(
+    store_path: Path,
+    replies: list[Any],
+    *,
+    run: RunConfig | None = None,
+    cache: ReasoningCache | None = None,
+) -> tuple[Deps, FakeChat]:
     chat = fake_chat(replies)
     llm = StructuredLLM(chat, name="fake", method="json_schema", meter=UsageMeter())
     emb = HashingEmbedder()
@@ -112,8 +126,7 @@ def test_generator_first_attempt_and_feedback(demo_store_path: Path) -> None:
     assert [a["number"] for a in out["attempts"]] == [1]
     assert "<feedback>" not in str(chat.calls[0][-1].content)
     report = CriticReport(reasons=["lexical_overlap: reuses 'ejection'"], verdict="revise")
-    state = base_state(reasoning=SUMMARY, attempts=out["attempts"],
-                       report=report.model_dump())
+    state = base_state(reasoning=SUMMARY, attempts=out["attempts"], report=report.model_dump())
     out2 = run(gen(state))
     assert [a["number"] for a in out2["attempts"]] == [1, 2]
     prompt = str(chat.calls[1][-1].content)
@@ -145,8 +158,13 @@ def test_critic_accepts_good_item(demo_store_path: Path) -> None:
     assert out["report"]["verdict"] == "accept"
     assert out["attempts"][-1]["report"] == out["report"]
     names = {c["name"] for c in out["report"]["checks"]}
-    assert names == {"question_form", "lexical_overlap", "answer_validity", "privacy",
-                     "near_duplicate"}
+    assert names == {
+        "question_form",
+        "lexical_overlap",
+        "answer_validity",
+        "privacy",
+        "near_duplicate",
+    }
 
 
 def test_critic_revises_copied_question(demo_store_path: Path) -> None:
@@ -184,8 +202,14 @@ def test_critic_on_malformed_attempt(demo_store_path: Path) -> None:
 
 def test_label_corrector_relabels_and_records(demo_store_path: Path) -> None:
     deps, _ = make_deps(demo_store_path, [])
-    item = {"question": "q?", "answer": "digoxin", "answerable": True, "context": DOC,
-            "answer_start": None, "answer_end": None}
+    item = {
+        "question": "q?",
+        "answer": "digoxin",
+        "answerable": True,
+        "context": DOC,
+        "answer_start": None,
+        "answer_end": None,
+    }
     report = CriticReport(verdict="relabel", reasons=["answer_validity: not in document"])
     out = run(make_label_corrector(deps)(base_state(candidate=item, report=report.model_dump())))
     assert out["candidate"]["answer"] == "unanswerable"
@@ -202,9 +226,13 @@ def test_label_corrector_can_reject(demo_store_path: Path) -> None:
 
     deps, _ = make_deps(demo_store_path, [])
     deps.recipe.correct_label = lambda task, item: Relabel(  # type: ignore[method-assign]
-        item=None, reason="classifier disagrees (p=0.97)")
-    out = run(make_label_corrector(deps)(
-        base_state(candidate={"question": "q"}, report=CriticReport().model_dump())))
+        item=None, reason="classifier disagrees (p=0.97)"
+    )
+    out = run(
+        make_label_corrector(deps)(
+            base_state(candidate={"question": "q"}, report=CriticReport().model_dump())
+        )
+    )
     assert out["status"] == "rejected"
     assert out["reasons"] == ["label_corrector: classifier disagrees (p=0.97)"]
 
@@ -225,8 +253,7 @@ def test_accept_rechecks_duplicates_at_commit(demo_store_path: Path) -> None:
 def test_reject_explains_exhausted_attempts(demo_store_path: Path) -> None:
     deps, _ = make_deps(demo_store_path, [])
     report = CriticReport(verdict="revise", reasons=["lexical_overlap: too close"])
-    out = run(make_reject(deps)(
-        base_state(report=report.model_dump(), attempts=[{}, {}, {}])))
+    out = run(make_reject(deps)(base_state(report=report.model_dump(), attempts=[{}, {}, {}])))
     assert out["reasons"] == ["lexical_overlap: too close", "gave up after 3 attempts"]
     assert run(make_reject(deps)(base_state(status="rejected"))) == {}
 

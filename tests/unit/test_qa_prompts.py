@@ -15,8 +15,12 @@ def test_summary_prompt_embeds_document() -> None:
 
 def test_question_prompt_answerable_with_topic() -> None:
     msgs = prompts.question_messages(
-        "DOC TEXT", '{"conditions": ["HF"]}', answerable=True, topic="heart failure",
-        difficulty="hard", feedback=[],
+        "DOC TEXT",
+        '{"conditions": ["HF"]}',
+        answerable=True,
+        topic="heart failure",
+        difficulty="hard",
+        feedback=[],
     )
     text = str(msgs[1].content)
     assert "DOC TEXT" in text and '"conditions"' in text
@@ -28,7 +32,11 @@ def test_question_prompt_answerable_with_topic() -> None:
 
 def test_question_prompt_unanswerable_with_feedback() -> None:
     msgs = prompts.question_messages(
-        "DOC", "{}", answerable=False, topic=None, difficulty=None,
+        "DOC",
+        "{}",
+        answerable=False,
+        topic=None,
+        difficulty=None,
         feedback=["lexical_overlap: reuses 'ejection fraction'", "question_form: no '?'"],
     )
     text = str(msgs[1].content)

@@ -15,8 +15,13 @@ from clinsynth.schemas import (
 
 
 def check(name: str, passed: bool, on_fail: str = "revise") -> CheckResult:
-    return CheckResult(name=name, score=1.0 if passed else 0.0, passed=passed,
-                       reason=f"{name} reason", on_fail=on_fail)  # type: ignore[arg-type]
+    return CheckResult(
+        name=name,
+        score=1.0 if passed else 0.0,
+        passed=passed,
+        reason=f"{name} reason",
+        on_fail=on_fail,
+    )  # type: ignore[arg-type]
 
 
 def test_all_passing_checks_accept() -> None:
@@ -38,7 +43,12 @@ def test_most_severe_failure_decides() -> None:
 
 def test_usage_adds_up() -> None:
     total = Usage(input_tokens=3, output_tokens=4, calls=1) + Usage(input_tokens=1, calls=1)
-    assert (total.input_tokens, total.output_tokens, total.calls, total.total_tokens) == (4, 4, 2, 8)
+    assert (total.input_tokens, total.output_tokens, total.calls, total.total_tokens) == (
+        4,
+        4,
+        2,
+        8,
+    )
 
 
 def test_item_record_round_trips_through_json() -> None:
@@ -49,9 +59,20 @@ def test_item_record_round_trips_through_json() -> None:
         task=task,
         item={"question": "Why?", "answer": "because"},
         provenance=Provenance(
-            source_ids=["doc#0"], recipe="qa", model="m", prompt_version="qa-v1", attempts=2,
-            label_changes=[LabelChange(field="answer", old="x", new="unanswerable",
-                                       method="answer-not-located", reason="r")],
+            source_ids=["doc#0"],
+            recipe="qa",
+            model="m",
+            prompt_version="qa-v1",
+            attempts=2,
+            label_changes=[
+                LabelChange(
+                    field="answer",
+                    old="x",
+                    new="unanswerable",
+                    method="answer-not-located",
+                    reason="r",
+                )
+            ],
         ),
         history=[Attempt(number=1, error="bad json", raw_output="{"), Attempt(number=2)],
     )

@@ -130,7 +130,9 @@ class QARecipe(Recipe):
             item["answer"] = UNANSWERABLE
         return item
 
-    def checks(self, task: Task, item: dict[str, Any], chunks: list[SourceChunk]) -> list[CheckResult]:
+    def checks(
+        self, task: Task, item: dict[str, Any], chunks: list[SourceChunk]
+    ) -> list[CheckResult]:
         opts = self.options
         validity = answer_validity_check(item["answer"], item["context"])
         if opts.on_unlocated_answer == "reject":

@@ -1,0 +1,2 @@
+"""Further CLI commands. Every public module here defines ``register(app: typer.Typer)``,
+and ``clinsynth.cli`` calls it; keep imports inside the commands so start-up stays fast."""

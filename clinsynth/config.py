@@ -7,7 +7,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("reasoner", "generator", "critic")
@@ -37,6 +44,14 @@ class RunConfig(BaseModel):
     collection: str = "corpus"
     temperature: float | None = Field(None, ge=0, le=2)
     recipe_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("difficulty")
+    @classmethod
+    def _known_difficulty(cls, value: str | None) -> str | None:
+        from clinsynth.evaluators.difficulty import parse_band
+
+        parse_band(value)
+        return value
 
     @property
     def candidate_limit(self) -> int:

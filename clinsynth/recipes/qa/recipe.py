@@ -21,6 +21,12 @@ from clinsynth.evaluators.answer import (
     is_unanswerable,
     locate_answer,
 )
+from clinsynth.evaluators.difficulty import (
+    DifficultyScorer,
+    LexicalDifficulty,
+    difficulty_check,
+    parse_band,
+)
 from clinsynth.evaluators.form import question_form_check
 from clinsynth.evaluators.overlap import overlap_check
 from clinsynth.recipes.base import Recipe, RecipeOptions, Relabel, RetrievalRequest
@@ -67,6 +73,12 @@ class QARecipe(Recipe):
     reasoning_model: ClassVar[type[BaseModel] | None] = ClinicalSummary
     options_model: ClassVar[type[RecipeOptions]] = QAOptions
     options: QAOptions
+
+    def __init__(
+        self, options: dict[str, Any] | None = None, *, scorer: DifficultyScorer | None = None
+    ) -> None:
+        super().__init__(options)
+        self.scorer: DifficultyScorer = scorer or LexicalDifficulty()
 
     def make_task(self, index: int, run: RunConfig, rng: random.Random) -> Task:
         answerable = rng.random() >= self.options.unanswerable_share
@@ -137,6 +149,8 @@ class QARecipe(Recipe):
         validity = answer_validity_check(item["answer"], item["context"])
         if opts.on_unlocated_answer == "reject":
             validity = validity.model_copy(update={"on_fail": "reject"})
+        measured = self.scorer.score(item["question"], item["context"], item["answer"])
+        band = parse_band(task.difficulty) or (0.0, 1.0)
         return [
             question_form_check(
                 item["question"],
@@ -145,6 +159,7 @@ class QARecipe(Recipe):
             ),
             overlap_check(item["question"], item["context"], max_overlap=opts.max_overlap),
             validity,
+            difficulty_check(measured, band),
         ]
 
     def text_for_similarity(self, item: dict[str, Any]) -> str:

@@ -162,6 +162,7 @@ def test_critic_accepts_good_item(demo_store_path: Path) -> None:
         "question_form",
         "lexical_overlap",
         "answer_validity",
+        "difficulty",
         "privacy",
         "near_duplicate",
     }

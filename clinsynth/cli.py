@@ -104,6 +104,16 @@ def _parse_options(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def _parse_quotas(pairs: list[str]) -> dict[str, int]:
+    quotas: dict[str, int] = {}
+    for pair in pairs:
+        key, _, count = pair.rpartition("=")
+        if not key.strip() or not count.strip().isdigit():
+            raise UserError(f"--quota expects KEY=N with a whole number N, got '{pair}'")
+        quotas[key.strip()] = int(count)
+    return quotas
+
+
 @app.command()
 def generate(
     recipe: Annotated[str, typer.Option("--recipe", "-r", help="recipe name")] = "qa",
@@ -118,6 +128,27 @@ def generate(
     concurrency: Annotated[int | None, typer.Option(help="items in flight at once")] = None,
     max_candidates: Annotated[int | None, typer.Option(help="stop after N candidates")] = None,
     token_budget: Annotated[int | None, typer.Option(help="stop after N tokens")] = None,
+    cost_budget: Annotated[
+        float | None, typer.Option(help="stop after this spend (needs --price-in/--price-out)")
+    ] = None,
+    price_in: Annotated[
+        float | None, typer.Option("--price-in", help="price per 1,000 prompt tokens")
+    ] = None,
+    price_out: Annotated[
+        float | None, typer.Option("--price-out", help="price per 1,000 completion tokens")
+    ] = None,
+    wall_time: Annotated[
+        float | None, typer.Option(help="stop after this many seconds (rerun to continue)")
+    ] = None,
+    quota: Annotated[
+        list[str] | None,
+        typer.Option(help="accepted items per label (or topic): KEY=N, repeatable; n = the sum"),
+    ] = None,
+    quota_by: Annotated[
+        str | None, typer.Option(help="what --quota keys name: label (default) or topic")
+    ] = None,
+    rpm: Annotated[int | None, typer.Option(help="max LLM requests per minute")] = None,
+    tpm: Annotated[int | None, typer.Option(help="max LLM tokens per minute")] = None,
     seed: Annotated[int | None, typer.Option(help="run seed (task ids depend on it)")] = None,
     temperature: Annotated[float | None, typer.Option(help="generator temperature")] = None,
     option: Annotated[
@@ -148,6 +179,14 @@ def generate(
         concurrency=concurrency,
         max_candidates=max_candidates,
         token_budget=token_budget,
+        cost_budget=cost_budget,
+        price_in=price_in,
+        price_out=price_out,
+        wall_time=wall_time,
+        quota=quota or [],
+        quota_by=quota_by,
+        rpm=rpm,
+        tpm=tpm,
         seed=seed,
         temperature=temperature,
         option=option or [],
@@ -180,6 +219,13 @@ def _generate(**kw: Any) -> None:
         "max_concurrency": kw["concurrency"],
         "max_candidates": kw["max_candidates"],
         "token_budget": kw["token_budget"],
+        "cost_budget": kw["cost_budget"],
+        "price_per_1k_input": kw["price_in"],
+        "price_per_1k_output": kw["price_out"],
+        "wall_time_s": kw["wall_time"],
+        "quota_by": kw["quota_by"],
+        "rpm": kw["rpm"],
+        "tpm": kw["tpm"],
         "seed": kw["seed"],
         "temperature": kw["temperature"],
         "collection": kw["collection"],
@@ -190,6 +236,8 @@ def _generate(**kw: Any) -> None:
             **run_data.get("recipe_options", {}),
             **_parse_options(kw["option"]),
         }
+    if kw["quota"]:
+        run_data["quotas"] = _parse_quotas(kw["quota"])
     run = RunConfig.model_validate(run_data)
 
     env_update: dict[str, Any] = {}
@@ -260,11 +308,20 @@ def _generate(**kw: Any) -> None:
     runner = BatchRunner(deps, out_dir, on_progress=on_progress, meter=meter)
     with bar:
         summary = asyncio.run(runner.run())
+    cost = f" · cost {summary.cost:.4g}" if summary.cost is not None else ""
+    quotas = f" · per {run.quota_by} {summary.quotas}" if run.quotas else ""
     out.print(
         f"{summary.stop_reason}: {summary.accepted} accepted, {summary.rejected} rejected of "
-        f"{summary.candidates} candidates · {summary.usage.total_tokens} tokens · "
+        f"{summary.candidates} candidates · {summary.usage.total_tokens} tokens{cost}{quotas} · "
         f"{summary.wall_s:.1f}s{' (resumed)' if summary.resumed else ''} → {out_dir}"
     )
+    if summary.accepted < run.n:
+        how = "rerun the same command" if summary.stop_reason == "wall time" else "raise it"
+        console.print(
+            f"[bold yellow]warning:[/] target not reached ({summary.accepted} of {run.n} "
+            f"accepted): {summary.detail}; {how} to continue",
+            highlight=False,
+        )
 
 
 @app.command()

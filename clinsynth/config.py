@@ -37,6 +37,21 @@ class RunConfig(BaseModel):
         None, ge=1, description="stop after this many candidates (default 4 × n)"
     )
     token_budget: int | None = Field(None, ge=1, description="stop launching items past this")
+    cost_budget: float | None = Field(
+        None, gt=0, description="stop launching items once the spend (see price_per_1k_*) hits this"
+    )
+    price_per_1k_input: float = Field(0.0, ge=0, description="price of 1,000 prompt tokens")
+    price_per_1k_output: float = Field(0.0, ge=0, description="price of 1,000 completion tokens")
+    wall_time_s: float | None = Field(
+        None, gt=0, description="stop this invocation after so many seconds (rerun to continue)"
+    )
+    quotas: dict[str, int] = Field(
+        default_factory=dict,
+        description="accepted items wanted per label (or per topic, see quota_by); n = their sum",
+    )
+    quota_by: Literal["label", "topic"] = "label"
+    rpm: int | None = Field(None, ge=1, description="LLM requests per minute, all roles together")
+    tpm: int | None = Field(None, ge=1, description="LLM tokens per minute, all roles together")
     seed: int = 0
     topic: str | None = None
     difficulty: str | None = None
@@ -53,6 +68,33 @@ class RunConfig(BaseModel):
         parse_band(value)
         return value
 
+    @field_validator("quotas")
+    @classmethod
+    def _positive_quotas(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = [key for key, count in value.items() if count < 1 or not key]
+        if bad:
+            raise ValueError(f"quotas need a non-empty key and a count ≥ 1 (bad: {bad})")
+        return value
+
+    @model_validator(mode="after")
+    def _n_from_quotas(self) -> RunConfig:
+        if self.quotas:
+            total = sum(self.quotas.values())
+            if "n" in self.model_fields_set and self.n != total:
+                raise ValueError(f"n ({self.n}) must equal the sum of the quotas ({total})")
+            self.n = total
+        if self.cost_budget is not None and not (
+            self.price_per_1k_input or self.price_per_1k_output
+        ):
+            raise ValueError("cost_budget needs price_per_1k_input and/or price_per_1k_output")
+        return self
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """The price of so many tokens at this run's prices."""
+        return (
+            input_tokens * self.price_per_1k_input + output_tokens * self.price_per_1k_output
+        ) / 1000
+
     @property
     def candidate_limit(self) -> int:
         return self.max_candidates if self.max_candidates is not None else 4 * self.n
@@ -60,7 +102,22 @@ class RunConfig(BaseModel):
     def fingerprint(self) -> dict[str, Any]:
         """The fields that decide which items a run makes; a resume must match them."""
         data = self.model_dump(mode="json")
-        for volatile in ("n", "max_concurrency", "max_candidates", "token_budget"):
+        # Limits and budgets may change between invocations; so may quotas, because every
+        # started task is logged with its label/topic and resumes from that log.
+        for volatile in (
+            "n",
+            "max_concurrency",
+            "max_candidates",
+            "token_budget",
+            "cost_budget",
+            "price_per_1k_input",
+            "price_per_1k_output",
+            "wall_time_s",
+            "quotas",
+            "quota_by",
+            "rpm",
+            "tpm",
+        ):
             data.pop(volatile)
         return data
 

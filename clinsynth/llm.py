@@ -37,6 +37,7 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, PrivateAttr, SecretStr, ValidationError
 
 from clinsynth.schemas import Usage
+from clinsynth.tools.limits import CallLimits, approx_tokens
 
 if TYPE_CHECKING:
     import openai
@@ -486,6 +487,7 @@ class StructuredLLM:
         method: str = "auto",
         meter: UsageMeter | None = None,
         parse_retries: int = 1,
+        limits: CallLimits | None = None,
     ) -> None:
         if method != "auto" and method not in _METHODS:
             raise LLMConfigError(f"unknown structured method {method!r}; use auto or {_METHODS}")
@@ -494,6 +496,7 @@ class StructuredLLM:
         self.method = method
         self.meter = meter
         self.parse_retries = parse_retries
+        self.limits = limits
         self.endpoint = _endpoint_name(model)
         self._lock = threading.Lock()
         self._working: str | None = None if method == "auto" else method
@@ -624,7 +627,14 @@ class StructuredLLM:
 
         where = self.endpoint
         try:
-            reply = await runnable.ainvoke(history)
+            if self.limits is None:
+                reply = await runnable.ainvoke(history)
+            else:
+                prompt = approx_tokens("".join(_content_text(m) for m in history))
+                async with self.limits.call(prompt) as report:
+                    reply = await runnable.ainvoke(history)
+                    if isinstance(reply, AIMessage):
+                        report(_usage_of(reply).total_tokens)
         except openai.LengthFinishReasonError as exc:
             return _length_cut_reply(exc)
         except ContextOverflowError as exc:
@@ -699,8 +709,11 @@ def _config_key(cfg: EndpointConfig) -> str:
     return json.dumps(data, sort_keys=True)
 
 
-def router_from_configs(configs: dict[str, EndpointConfig], meter: UsageMeter) -> LLMRouter:
-    """One StructuredLLM per distinct config (roles with identical configs share it).
+def router_from_configs(
+    configs: dict[str, EndpointConfig], meter: UsageMeter, limits: CallLimits | None = None
+) -> LLMRouter:
+    """One StructuredLLM per distinct config (roles with identical configs share it); every
+    model shares ``limits`` (requests / tokens per minute), when given.
 
     The default role is "default" if configured, else "generator", else the first role.
     """
@@ -712,7 +725,11 @@ def router_from_configs(configs: dict[str, EndpointConfig], meter: UsageMeter) -
         key = _config_key(cfg)
         if key not in shared:
             shared[key] = StructuredLLM(
-                build_chat_model(cfg), name=cfg.model, method=cfg.structured_method, meter=meter
+                build_chat_model(cfg),
+                name=cfg.model,
+                method=cfg.structured_method,
+                meter=meter,
+                limits=limits,
             )
         models[role] = shared[key]
     default = next((r for r in ("default", "generator") if r in models), next(iter(models)))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from clinsynth.agents._common import task_of
 from clinsynth.agents.deps import Deps
+from clinsynth.memory.store import EmptyStoreError
 from clinsynth.schemas import ItemState, SourceChunk
 
 
@@ -19,6 +21,12 @@ def make_retriever(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]
         req = deps.recipe.retrieval(task, deps.run)
         if req.query:
             return deps.store.query(req.query, k=req.k, where=req.where)
+        if req.sample_seed is not None:
+            ids = deps.store.ids(where=req.where)
+            if not ids:
+                raise EmptyStoreError(f"no chunks match {req.where} for task {task.id}")
+            picked = random.Random(req.sample_seed).sample(ids, min(req.k, len(ids)))
+            return deps.store.get(picked)
         return [deps.store.chunk_at(req.offset or 0, where=req.where)]
 
     async def retriever(state: ItemState) -> dict[str, Any]:

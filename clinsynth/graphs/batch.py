@@ -14,8 +14,11 @@ through the compiled LangGraph state machine with its own checkpoint thread.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
@@ -39,9 +42,11 @@ from clinsynth.schemas import (
     Task,
     Usage,
 )
-from clinsynth.tools.io import JsonlLog, RunFiles, read_records, write_json_atomic
+from clinsynth.tools.io import JsonlLog, RunFiles, iter_jsonl, read_records, write_json_atomic
 
-StopReason = Literal["target reached", "token budget", "candidate limit", "aborted"]
+StopReason = Literal[
+    "target reached", "token budget", "cost budget", "wall time", "candidate limit", "aborted"
+]
 
 FATAL_ERRORS: tuple[type[BaseException], ...] = ()
 """Exception types that abort the run instead of rejecting one item (set by ``register_fatal``)."""
@@ -51,6 +56,10 @@ def register_fatal(*types: type[BaseException]) -> None:
     """Declare exception types (endpoint down, empty store) that must stop the whole run."""
     global FATAL_ERRORS
     FATAL_ERRORS = tuple(dict.fromkeys((*FATAL_ERRORS, *types)))
+
+
+MANIFEST_EVERY_S = 1.0
+"""Least seconds between two mid-run rewrites of ``manifest.json`` (the final one always lands)."""
 
 
 class RunAborted(RuntimeError):
@@ -78,15 +87,24 @@ class RunSummary(BaseModel):
     accepted: int
     rejected: int
     candidates: int
+    unfinished: int = 0
+    """Items still in flight when the run stopped (wall time, abort); a rerun resumes them."""
     stop_reason: StopReason
+    detail: str = ""
+    """Why it stopped, in one sentence."""
     usage: Usage
+    cost: float | None = None
+    quotas: dict[str, int] = Field(default_factory=dict)
+    """Accepted items per quota key."""
     wall_s: float
     resumed: bool
     error: str | None = None
 
 
+@functools.cache
 def package_versions() -> dict[str, str]:
-    """Versions of the packages that shape the output, for the manifest."""
+    """Versions of the packages that shape the output, for the manifest (looked up once: each
+    lookup scans the installed distributions)."""
     out = {}
     for name in (
         "clinsynth",
@@ -161,6 +179,8 @@ class BatchRunner:
         self.extra_manifest = extra_manifest or {}
         self.progress = Progress(target=deps.run.n)
         self.meter = meter
+        self.quota_accepted: Counter[str] = Counter()
+        self._manifest_at = -MANIFEST_EVERY_S
 
     def _check_same_run(self) -> bool:
         """True when resuming; refuses a directory that holds a different run."""
@@ -168,8 +188,6 @@ class BatchRunner:
         files.dir.mkdir(parents=True, exist_ok=True)
         fingerprint = self.run_cfg.fingerprint()
         if files.run_config.exists():
-            import json
-
             previous = json.loads(files.run_config.read_text())
             if previous != fingerprint:
                 changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint.get(k))
@@ -181,13 +199,39 @@ class BatchRunner:
         write_json_atomic(files.run_config, fingerprint)
         return False
 
+    def _rng(self, index: int) -> random.Random:
+        return random.Random(f"{self.run_cfg.seed}:{index}")
+
     def task_for(self, index: int) -> Task:
         """The deterministic task at ``index`` (same seed and index → same task)."""
-        rng = random.Random(f"{self.run_cfg.seed}:{index}")
-        return self.deps.recipe.make_task(index, self.run_cfg, rng)
+        return self.deps.recipe.make_task(index, self.run_cfg, self._rng(index))
+
+    def task_for_quota(self, index: int, key: str) -> Task:
+        """The task at ``index`` for quota ``key`` (a label or a topic, per ``quota_by``)."""
+        field = {self.run_cfg.quota_by: key}
+        return self.deps.recipe.make_task_for(index, self.run_cfg, self._rng(index), **field)
+
+    def quota_key(self, task: Task, item: dict[str, Any] | None = None) -> str | None:
+        """The quota an item counts against: its final label (or the task's topic)."""
+        if self.run_cfg.quota_by == "topic":
+            return task.topic
+        if item is not None:
+            return self.deps.recipe.label_of(task, item)
+        return task.label
+
+    def _started_tasks(self) -> list[Task]:
+        """The tasks in ``started.jsonl``, logged whole as quotas make them depend on run state."""
+        tasks = []
+        for row in iter_jsonl(self.files.started):
+            # Rows written before tasks were logged whole hold only the index.
+            tasks.append(
+                Task.model_validate(row["task"]) if "task" in row else self.task_for(row["index"])
+            )
+        return sorted(tasks, key=lambda t: t.index)
 
     async def run(self) -> RunSummary:
         """Run until the target, a budget, or a fatal error; always leaves a manifest."""
+        cfg = self.run_cfg
         t0 = time.time()
         started_at = datetime.now(UTC).isoformat()
         resumed = self._check_same_run()
@@ -198,44 +242,107 @@ class BatchRunner:
         # under the same id (and resumed from its checkpoint): no fsync needed there.
         started = JsonlLog(files.started, durable=False)
         prior_usage = Usage()
+        quota_accepted = self.quota_accepted
+        quota_accepted.clear()
         for rec in read_records(files.accepted):
             self.deps.registry.add(rec.id, self.deps.recipe.text_for_similarity(rec.item or {}))
             prior_usage = prior_usage + rec.provenance.usage
+            key = self.quota_key(rec.task, rec.item)
+            if key is not None:
+                quota_accepted[key] += 1
         for rec in read_records(files.rejected):
             prior_usage = prior_usage + rec.provenance.usage
         done = accepted.ids | rejected.ids
-        started_rows = sorted(
-            ((int(i.rsplit("-", 1)[-1]), i) for i in started.ids), key=lambda p: p[0]
-        )
-        pending = [idx for idx, tid in started_rows if tid not in done]
-        next_index = started_rows[-1][0] + 1 if started_rows else 0
+        started_tasks = self._started_tasks()
+        pending = [t for t in started_tasks if t.id not in done]
+        next_index = started_tasks[-1].index + 1 if started_tasks else 0
         p = self.progress
         p.accepted, p.rejected, p.started = len(accepted), len(rejected), len(started)
         p.resumed_items = len(pending)
         p.usage = prior_usage
         base_usage = prior_usage
-        meter_start = self.meter.total().total_tokens if self.meter else 0
+        meter_start = self.meter.total() if self.meter else Usage()
+        quota_in_flight: Counter[str] = Counter()
         error: str | None = None
-        stop_reason: StopReason = "target reached"
+        stopped_by: StopReason | None = None
 
-        def tokens_used() -> int:
+        def spent() -> Usage:
             # The meter also counts calls of items still in flight; records only finished ones.
             if self.meter is None:
-                return base_usage.total_tokens
-            return prior_usage.total_tokens + self.meter.total().total_tokens - meter_start
-
-        def may_start_new() -> bool:
-            budget = self.run_cfg.token_budget
-            return (
-                error is None
-                and p.accepted + p.in_flight < self.run_cfg.n
-                and p.started < self.run_cfg.candidate_limit
-                and (budget is None or tokens_used() < budget)
+                return base_usage
+            now = self.meter.total()
+            return Usage(
+                input_tokens=prior_usage.input_tokens + now.input_tokens - meter_start.input_tokens,
+                output_tokens=prior_usage.output_tokens
+                + now.output_tokens
+                - meter_start.output_tokens,
+                calls=prior_usage.calls + now.calls - meter_start.calls,
             )
+
+        def budget_spent() -> StopReason | None:
+            """The budget that forbids new items now, if any."""
+            if cfg.wall_time_s is not None and time.time() - t0 >= cfg.wall_time_s:
+                return "wall time"
+            if cfg.token_budget is None and cfg.cost_budget is None:
+                return None
+            usage = spent()
+            if cfg.token_budget is not None and usage.total_tokens >= cfg.token_budget:
+                return "token budget"
+            if cfg.cost_budget is not None and (
+                cfg.cost(usage.input_tokens, usage.output_tokens) >= cfg.cost_budget
+            ):
+                return "cost budget"
+            return None
+
+        def next_quota_key() -> str | None:
+            """The quota that most needs another item (None: all are full or in flight)."""
+            needs = {
+                key: wanted - quota_accepted[key] - quota_in_flight[key]
+                for key, wanted in cfg.quotas.items()
+            }
+            key = max(needs, key=lambda k: needs[k])
+            return key if needs[key] > 0 else None
+
+        def new_task() -> Task | None:
+            """The next task to start, or None when the target, a quota or a budget forbids."""
+            nonlocal stopped_by, next_index
+            if error is not None or p.accepted + p.in_flight >= cfg.n:
+                return None
+            if p.started >= cfg.candidate_limit:
+                return None
+            reason = budget_spent()
+            if reason is not None:
+                stopped_by = stopped_by or reason
+                return None
+            if cfg.quotas:
+                key = next_quota_key()
+                if key is None:
+                    return None
+                task = self.task_for_quota(next_index, key)
+            else:
+                task = self.task_for(next_index)
+            next_index += 1
+            started.append(
+                {"id": task.id, "index": task.index, "task": task.model_dump(mode="json")}
+            )
+            p.started = len(started)
+            return task
+
+        def surplus_reason(record: ItemRecord) -> str | None:
+            """Why an accepted item must not count (the target or its quota is already met)."""
+            if p.accepted >= cfg.n:
+                return "surplus: the target was reached first"
+            if cfg.quotas:
+                key = self.quota_key(record.task, record.item)
+                if key not in cfg.quotas:
+                    return f"surplus: no quota for {cfg.quota_by} {key!r}"
+                if quota_accepted[key] >= cfg.quotas[key]:
+                    return f"surplus: the quota for {cfg.quota_by} {key!r} was met first"
+            return None
 
         async with open_checkpointer(files.checkpoints) as saver:
             graph = build_item_graph(self.deps, saver)
-            limit = recursion_limit(self.run_cfg.max_attempts)
+            limit = recursion_limit(cfg.max_attempts)
 
             async def run_item(task: Task) -> ItemRecord:
                 config: Any = {"configurable": {"thread_id": task.id}, "recursion_limit": limit}
@@ -245,7 +352,7 @@ class BatchRunner:
                 elif snapshot.values:
                     final = await graph.ainvoke(None, config)
                 else:
-                    state = initial_state(task, self.run_cfg.max_attempts, time.time())
+                    state = initial_state(task, cfg.max_attempts, time.time())
                     final = await graph.ainvoke(state, config)
                 return build_record(final, self.deps)
 
@@ -254,73 +361,90 @@ class BatchRunner:
             def launch(task: Task) -> None:
                 tasks[asyncio.create_task(run_item(task))] = task
                 p.in_flight = len(tasks)
+                key = self.quota_key(task)
+                if key is not None:
+                    quota_in_flight[key] += 1
 
             try:
                 while True:
-                    while len(tasks) < self.run_cfg.max_concurrency and error is None:
+                    while len(tasks) < cfg.max_concurrency and error is None:
                         if pending:
-                            launch(self.task_for(pending.pop(0)))
-                        elif may_start_new():
-                            task = self.task_for(next_index)
-                            next_index += 1
-                            started.append({"id": task.id, "index": task.index})
-                            p.started = len(started)
+                            launch(pending.pop(0))
+                        elif (task := new_task()) is not None:
                             launch(task)
                         else:
                             break
                     if not tasks:
                         break
-                    finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                    timeout = None
+                    if cfg.wall_time_s is not None:
+                        timeout = max(cfg.wall_time_s - (time.time() - t0), 0)
+                    finished, _ = await asyncio.wait(
+                        tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if not finished:  # wall time is up: in-flight items resume on rerun
+                        stopped_by = stopped_by or "wall time"
+                        break
                     for fut in finished:
                         task = tasks.pop(fut)
                         p.in_flight = len(tasks)
+                        key = self.quota_key(task)
+                        if key is not None:
+                            quota_in_flight[key] -= 1
                         exc = fut.exception()
                         if exc is not None and isinstance(exc, FATAL_ERRORS):
                             error = error or str(exc)
                             continue
                         record = self._error_record(task, exc) if exc is not None else fut.result()
-                        if record.status == "accepted" and p.accepted >= self.run_cfg.n:
+                        if record.status == "accepted" and (why := surplus_reason(record)):
                             record = record.model_copy(
-                                update={
-                                    "status": "rejected",
-                                    "reasons": ["surplus: the target was reached first"],
-                                }
+                                update={"status": "rejected", "reasons": [why]}
                             )
                         log = accepted if record.status == "accepted" else rejected
                         if log.append(record):
                             base_usage = base_usage + record.provenance.usage
+                            if record.status == "accepted":
+                                final_key = self.quota_key(record.task, record.item)
+                                if final_key is not None:
+                                    quota_accepted[final_key] += 1
                         p.accepted, p.rejected = len(accepted), len(rejected)
                         p.attempts += record.provenance.attempts
                         p.usage = base_usage
                         p.elapsed_s = time.time() - t0
-                        self._write_manifest(started_at, t0, None, None, resumed)
+                        self._write_manifest(started_at, t0, None, None, resumed, live=True)
                         if self.on_progress:
                             self.on_progress(p)
             finally:
+                unfinished = len(tasks)
                 for fut in tasks:
                     fut.cancel()
                 if tasks:
                     await asyncio.gather(*tasks, return_exceptions=True)
+                p.in_flight = 0
                 accepted.close()
                 rejected.close()
                 started.close()
 
-        budget = self.run_cfg.token_budget
+        stop_reason: StopReason
         if error is not None:
             stop_reason = "aborted"
-        elif p.accepted >= self.run_cfg.n:
+        elif p.accepted >= cfg.n:
             stop_reason = "target reached"
-        elif budget is not None and tokens_used() >= budget:
-            stop_reason = "token budget"
         else:
-            stop_reason = "candidate limit"
+            stop_reason = stopped_by or budget_spent() or "candidate limit"
+        usage = spent()
+        cost = cfg.cost(usage.input_tokens, usage.output_tokens)
         summary = RunSummary(
             out_dir=str(files.dir),
             accepted=p.accepted,
             rejected=p.rejected,
             candidates=p.started,
+            unfinished=unfinished,
             stop_reason=stop_reason,
+            detail=self._detail(stop_reason, usage, cost, unfinished, error),
             usage=base_usage,
+            cost=round(cost, 6) if cfg.price_per_1k_input or cfg.price_per_1k_output else None,
+            quotas=dict(quota_accepted) if cfg.quotas else {},
             wall_s=round(time.time() - t0, 3),
             resumed=resumed,
             error=error,
@@ -329,6 +453,30 @@ class BatchRunner:
         if error is not None:
             raise RunAborted(error)
         return summary
+
+    def _detail(
+        self, reason: StopReason, usage: Usage, cost: float, unfinished: int, error: str | None
+    ) -> str:
+        """One sentence on why the run stopped."""
+        cfg = self.run_cfg
+        p = self.progress
+        if reason == "target reached":
+            return f"{p.accepted} of {cfg.n} items accepted"
+        if reason == "token budget":
+            return f"token budget of {cfg.token_budget} spent ({usage.total_tokens} tokens used)"
+        if reason == "cost budget":
+            return f"cost budget of {cfg.cost_budget:g} spent ({cost:.4g} used)"
+        if reason == "wall time":
+            return (
+                f"wall-time limit of {cfg.wall_time_s:g}s reached with {unfinished} items "
+                "in flight (they resume on rerun)"
+            )
+        if reason == "candidate limit":
+            return (
+                f"candidate limit of {cfg.candidate_limit} reached ({p.rejected} rejected; "
+                "see rejected.jsonl, or raise --max-candidates)"
+            )
+        return f"aborted: {error}"
 
     def _error_record(self, task: Task, exc: BaseException) -> ItemRecord:
         """A rejected record for an item whose graph raised (kept, never dropped)."""
@@ -354,7 +502,15 @@ class BatchRunner:
         summary: RunSummary | None,
         error: str | None,
         resumed: bool,
+        *,
+        live: bool = False,
     ) -> None:
+        """Write ``manifest.json``; ``live`` (mid-run) updates are skipped within a second of
+        the last one, as rewriting it per item costs the event loop more than the item's logs."""
+        now = time.monotonic()
+        if live and now - self._manifest_at < MANIFEST_EVERY_S:
+            return
+        self._manifest_at = now
         p = self.progress
         manifest = {
             "run": self.run_cfg.model_dump(mode="json"),

@@ -22,6 +22,7 @@ from clinsynth.memory.embeddings import Embedder, make_embedder
 from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import EmptyStoreError, VectorStore
 from clinsynth.recipes import get_recipe
+from clinsynth.tools.limits import CallLimits
 
 batch.register_fatal(LLMEndpointError, LocalModelError, EmptyStoreError)
 
@@ -43,9 +44,12 @@ def endpoint_config(ep: EndpointSettings) -> EndpointConfig:
     )
 
 
-def build_router(endpoints: dict[str, EndpointSettings], meter: UsageMeter) -> LLMRouter:
+def build_router(
+    endpoints: dict[str, EndpointSettings], meter: UsageMeter, limits: CallLimits | None = None
+) -> LLMRouter:
     """One structured-output model per role; identical endpoints share one model."""
-    return router_from_configs({r: endpoint_config(e) for r, e in endpoints.items()}, meter)
+    configs = {r: endpoint_config(e) for r, e in endpoints.items()}
+    return router_from_configs(configs, meter, limits)
 
 
 def build_deps(
@@ -63,7 +67,8 @@ def build_deps(
     recipe = get_recipe(run.recipe, run.recipe_options)
     emb = embedder or make_embedder(settings.embedder)
     store = VectorStore(store_path or settings.store, emb, collection=run.collection)
-    router = build_router(endpoints or settings.endpoints(), meter)
+    limits = CallLimits(run.rpm, run.tpm) if run.rpm or run.tpm else None
+    router = build_router(endpoints or settings.endpoints(), meter, limits)
     cache = ReasoningCache(cache_path) if cache_path else None
     deps = Deps(
         llm=router,

@@ -26,6 +26,10 @@ class RetrievalRequest(BaseModel):
     offset: int | None = Field(
         default=None, description="with no query: take the chunk at this position of the corpus"
     )
+    sample_seed: int | None = Field(
+        default=None,
+        description="with no query: draw k chunks at random (this seed) among those matching where",
+    )
 
 
 class RecipeOptions(BaseModel):
@@ -63,6 +67,28 @@ class Recipe(ABC):
     @abstractmethod
     def make_task(self, index: int, run: RunConfig, rng: random.Random) -> Task:
         """The task for position ``index`` of a run; must depend only on its inputs."""
+
+    def make_task_for(
+        self,
+        index: int,
+        run: RunConfig,
+        rng: random.Random,
+        *,
+        label: str | None = None,
+        topic: str | None = None,
+    ) -> Task:
+        """The task at ``index`` asked to carry ``label`` / ``topic`` (per-label or per-topic
+        quotas); default: :meth:`make_task` with the field replaced. Override when the label
+        or topic shapes more of the task."""
+        task = self.make_task(index, run, rng)
+        update = {key: value for key, value in (("label", label), ("topic", topic)) if value}
+        return task.model_copy(update=update)
+
+    def label_of(self, task: Task, item: dict[str, Any]) -> str | None:
+        """The label a finished item ends with (after label correction), for per-label quotas;
+        default: the item's ``label`` field, else the task's label."""
+        label = item.get("label")
+        return label if isinstance(label, str) else task.label
 
     @abstractmethod
     def retrieval(self, task: Task, run: RunConfig) -> RetrievalRequest:

@@ -230,6 +230,7 @@ class StubServer:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 drops connections when many clients start
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that time out or hang up mid-answer are expected here; stay quiet."""
@@ -238,6 +239,9 @@ class _QuietServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     stub: StubServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the body then waits for
+    # the client's delayed ACK (~40 ms per request), which would swamp the configured latency.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging."""
@@ -522,6 +526,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--echo-schema", action="store_true", help="answer with a minimal schema instance"
     )
+    parser.add_argument(
+        "--qa-mode", default=None, help="answer like the qa recipe's scripted model in this mode"
+    )
     parser.add_argument("--reject-json-schema", action="store_true")
     parser.add_argument("--reject-tools", action="store_true")
     for name in ("retry_after_s", "timeout_sleep_s", *(n for _, n in _RATE_FIELDS)):
@@ -532,8 +539,13 @@ def main(argv: list[str] | None = None) -> None:
         for name in FaultConfig.model_fields
         if getattr(args, name, None) is not None
     }
+    responder: Responder = schema_echo_responder if args.echo_schema else _fixed_text_responder
+    if args.qa_mode:
+        from tests.support.qa_responder import make_responder
+
+        responder = make_responder(args.qa_mode)
     server = StubServer(
-        schema_echo_responder if args.echo_schema else _fixed_text_responder,
+        responder,
         latency_s=args.latency,
         faults=FaultConfig(**fault_args),
         seed=args.seed,

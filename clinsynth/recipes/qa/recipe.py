@@ -91,6 +91,9 @@ class QARecipe(Recipe):
             label="answerable" if answerable else "unanswerable",
         )
 
+    def label_of(self, task: Task, item: dict[str, Any]) -> str | None:
+        return "answerable" if item.get("answerable") else "unanswerable"
+
     def retrieval(self, task: Task, run: RunConfig) -> RetrievalRequest:
         if task.topic:
             return RetrievalRequest(query=task.topic, k=run.k)

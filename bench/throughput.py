@@ -1,0 +1,158 @@
+"""Throughput of the batch runner against the stub server, compared with its ideal limit.
+
+With C items in flight, every LLM call taking ``latency`` seconds and k calls per accepted item,
+no runner can accept more than C / (k × latency) items per second. This runs the ``qa`` recipe
+end to end (batch runner → LangGraph item graph checkpointed in SQLite → Chroma → LangChain →
+OpenAI SDK → HTTP) at C = 1, 8 and 32 and reports accepted items/s as a ratio of that limit,
+plus LLM calls and tokens per accepted item. The stub server runs in its own process so its
+threads do not compete with the runner for the GIL. Writes bench/results/throughput.json.
+
+    python bench/throughput.py [--latency 0.2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from clinsynth.config import RunConfig, Settings  # noqa: E402
+from clinsynth.graphs.batch import BatchRunner, package_versions  # noqa: E402
+from clinsynth.graphs.factory import build_deps  # noqa: E402
+from clinsynth.memory.embeddings import HashingEmbedder  # noqa: E402
+from clinsynth.memory.store import VectorStore  # noqa: E402
+from clinsynth.schemas import SourceChunk  # noqa: E402
+
+WORDS = (
+    "dyspnoea oedema troponin creatinine lactate sepsis wheeze crackles bradycardia tachycardia "
+    "hypoxia fever cough rash nausea syncope anaemia ascites jaundice pruritus ataxia tremor "
+    "vertigo myalgia arthralgia haematuria proteinuria hyperkalaemia hyponatraemia"
+)
+
+
+@contextmanager
+def stub_process(latency: float) -> Iterator[str]:
+    """The stub server (scripted qa replies) in a separate process; yields its base URL."""
+    cmd = [sys.executable, "-m", "tests.support.stub_server", "--latency", str(latency)]
+    proc = subprocess.Popen(
+        [*cmd, "--qa-mode", "accept"], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "listening on" not in line:
+            raise RuntimeError(f"stub server did not start: {line!r}")
+        yield line.rsplit(" ", 1)[-1].strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def synthetic_corpus(store: Path, docs: int) -> None:
+    """``docs`` distinct short notes, so every item gets its own passage (no duplicates)."""
+    rng = random.Random(0)
+    vocabulary = WORDS.split()
+    chunks = []
+    for i in range(docs):
+        words = " ".join(rng.sample(vocabulary, 8))
+        text = (
+            f"Patient {i} was seen on ward {i % 17} with {words}. "
+            f"The team reviewed the chart and adjusted therapy on day {i % 9 + 1}."
+        )
+        chunks.append(SourceChunk(id=f"note-{i:05d}", text=text))
+    VectorStore(store, HashingEmbedder()).add(chunks)
+
+
+def run_case(
+    store: Path, base_url: str, latency: float, concurrency: int, items: int
+) -> dict[str, Any]:
+    settings = Settings(
+        base_url=base_url, api_key="bench", model="stub", embedder="hashing", max_retries=0
+    )
+    run = RunConfig(
+        n=items,
+        max_concurrency=concurrency,
+        recipe_options={"unanswerable_share": 0.0, "near_duplicate_threshold": 1.0},
+    )
+    deps, meter = build_deps(settings, run, store_path=store, embedder=HashingEmbedder())
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        summary = asyncio.run(BatchRunner(deps, Path(out) / "run", meter=meter).run())
+        wall = time.perf_counter() - t0
+    assert summary.accepted == items, summary
+    calls = summary.usage.calls
+    calls_per_item = calls / items
+    limit = concurrency / (calls_per_item * latency)
+    rate = items / wall
+    return {
+        "concurrency": concurrency,
+        "items": items,
+        "rejected": summary.rejected,
+        "wall_s": round(wall, 3),
+        "accepted_per_s": round(rate, 2),
+        "limit_per_s": round(limit, 2),
+        "ratio": round(rate / limit, 3),
+        "llm_calls_per_accepted": round(calls_per_item, 3),
+        "tokens_per_accepted": round(summary.usage.total_tokens / items, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2, help="stub seconds per call")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--items-per-slot", type=int, default=24, help="items = this × C")
+    parser.add_argument("--quick", action="store_true", help="4 items per slot (smoke test)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "throughput.json")
+    args = parser.parse_args()
+    per_slot = 4 if args.quick else args.items_per_slot
+    sizes = {c: max(per_slot * c, 16) for c in args.concurrency}
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, stub_process(args.latency) as base_url:
+        store = Path(tmp) / "store"
+        synthetic_corpus(store, max(sizes.values()) + 16)
+        for concurrency, items in sizes.items():
+            res = run_case(store, base_url, args.latency, concurrency, items)
+            results.append(res)
+            print(
+                f"C={concurrency}: {items} accepted in {res['wall_s']}s → "
+                f"{res['accepted_per_s']}/s vs limit {res['limit_per_s']}/s "
+                f"(ratio {res['ratio']}); {res['llm_calls_per_accepted']} calls, "
+                f"{res['tokens_per_accepted']} tokens per accepted item",
+                flush=True,
+            )
+    report = {
+        "benchmark": "throughput",
+        "what": "accepted items/s vs the limit C / (LLM calls per accepted item × latency)",
+        "latency_s": args.latency,
+        "quick": args.quick,
+        "target": "ratio ≥ 0.9 at C = 8 and 32",
+        "setup": (
+            "qa recipe, scripted 'accept' replies from the stub server in its own process, "
+            "hashing embedder, near_duplicate_threshold 1.0, synthetic corpus of distinct notes"
+        ),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "versions": package_versions(),
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

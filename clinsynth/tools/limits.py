@@ -1,0 +1,126 @@
+"""Requests- and tokens-per-minute limits shared by every LLM call of a run.
+
+Requests per minute use LangChain's token-bucket ``InMemoryRateLimiter`` (bucket of one: calls
+are spaced evenly, no burst). Tokens per minute have no counterpart in the stack — a call's size
+is known only after it returns — so :class:`TokenWindow` is written here: a call reserves its
+prompt estimate in a rolling window before it is sent and is charged its real usage after.
+
+The limiters keep no event-loop state (a thread lock and ``asyncio.sleep`` polling), so one
+instance serves any number of ``asyncio.run`` calls; build them per run, never at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from langchain_core.rate_limiters import InMemoryRateLimiter
+
+
+@dataclass
+class _Charge:
+    at: float
+    tokens: int
+
+
+class TokenWindow:
+    """At most ``limit`` tokens in any rolling ``window_s`` (a call larger than the limit still
+    runs, alone in the window)."""
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("TokenWindow needs limit ≥ 1 and window_s > 0")
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._charges: deque[_Charge] = deque()
+
+    def used(self) -> int:
+        """Tokens charged in the current window."""
+        with self._lock:
+            self._expire(self._clock())
+            return sum(c.tokens for c in self._charges)
+
+    def _expire(self, now: float) -> None:
+        while self._charges and self._charges[0].at <= now - self.window_s:
+            self._charges.popleft()
+
+    def _try_reserve(self, tokens: int) -> _Charge | float:
+        """The reservation, or the seconds to wait before enough tokens expire."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            used = sum(c.tokens for c in self._charges)
+            if not self._charges or used + tokens <= self.limit:
+                charge = _Charge(now, tokens)
+                self._charges.append(charge)
+                return charge
+            excess = used + tokens - self.limit
+            for old in self._charges:
+                excess -= old.tokens
+                if excess <= 0:
+                    return max(old.at + self.window_s - now, 0.001)
+            return max(self._charges[-1].at + self.window_s - now, 0.001)
+
+    async def reserve(self, tokens: int) -> _Charge:
+        """Wait until ``tokens`` fit in the window, then charge them."""
+        while True:
+            outcome = self._try_reserve(max(tokens, 0))
+            if isinstance(outcome, _Charge):
+                return outcome
+            # Another call's settle() may free tokens early: re-check at least twice a second.
+            await asyncio.sleep(min(outcome, 0.5))
+
+    def settle(self, charge: _Charge, tokens: int) -> None:
+        """Replace a reservation's estimate by the tokens the call really used."""
+        with self._lock:
+            charge.tokens = max(tokens, 0)
+
+
+class CallLimits:
+    """The per-run limits around every LLM call (see ``StructuredLLM``)."""
+
+    def __init__(self, rpm: int | None = None, tpm: int | None = None) -> None:
+        self.rpm = rpm
+        self.tpm = tpm
+        self.requests = (
+            InMemoryRateLimiter(
+                requests_per_second=rpm / 60,
+                check_every_n_seconds=min(0.1, 15 / rpm),
+                max_bucket_size=1,
+            )
+            if rpm
+            else None
+        )
+        self.tokens = TokenWindow(tpm) if tpm else None
+
+    @asynccontextmanager
+    async def call(self, prompt_tokens: int) -> AsyncIterator[Callable[[int], None]]:
+        """Hold one call's place; the body reports the call's real token usage to the
+        yielded function (a call that fails keeps its estimate charged)."""
+        if self.requests is not None:
+            await self.requests.aacquire()
+        charge = await self.tokens.reserve(prompt_tokens) if self.tokens is not None else None
+
+        def report(tokens: int) -> None:
+            if charge is not None and self.tokens is not None:
+                self.tokens.settle(charge, tokens)
+
+        yield report
+
+
+def approx_tokens(text: str) -> int:
+    """A rough token count for reserving budget before a call (about 4 characters a token)."""
+    return (len(text) + 3) // 4

@@ -1,0 +1,234 @@
+"""The CLI against the fault-injecting stub server: exact counts, nothing lost, kill -9 resume.
+
+Every run here goes through ``clinsynth generate`` as a subprocess while the stub server answers
+20 % of the completion requests with a fault (429 with Retry-After, 500, a hang past the client
+timeout, a truncated body, malformed JSON content, a dropped connection).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_cli_generate import CLI, cli_env, one_line_error, rows, run_cli
+from tests.support.qa_responder import make_responder
+from tests.support.stub_server import FaultConfig, StubServer
+
+KINDS = ["429", "500", "timeout", "truncated", "malformed_json", "drop"]
+
+
+def faults_20pct(**extra: Any) -> FaultConfig:
+    """20 % faults spread over every kind, with short Retry-After and hangs."""
+    rates = {"429": 0.04, "500": 0.04, "timeout": 0.03, "truncated": 0.03}
+    rates |= {"malformed_json": 0.03, "drop": 0.03}
+    return FaultConfig.model_validate(
+        {f"rate_{k}": v for k, v in rates.items()}
+        | {"retry_after_s": 0.05, "timeout_sleep_s": 2.5, **extra}
+    )
+
+
+def fault_env(base_url: str, store: Path, retries: int = 6) -> dict[str, str]:
+    env = cli_env(base_url, store)
+    # A short client timeout turns the stub's 2.5 s hangs into retried timeouts.
+    env.update(CLINSYNTH_TIMEOUT_S="1.0", CLINSYNTH_MAX_RETRIES=str(retries))
+    return env
+
+
+@pytest.fixture
+def stub(request: pytest.FixtureRequest) -> Iterator[StubServer]:
+    seed, faults = getattr(request, "param", (0, faults_20pct()))
+    with StubServer(make_responder("mixed"), faults=faults, seed=seed) as server:
+        yield server
+
+
+def assert_consistent(out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """No torn line, no duplicate; finished items are a subset of the started ones."""
+    for name in ("accepted.jsonl", "rejected.jsonl"):
+        path = out / name
+        if path.exists() and path.stat().st_size:
+            assert path.read_bytes().endswith(b"\n"), f"torn last line in {name}"
+    accepted, rejected = rows(out / "accepted.jsonl"), rows(out / "rejected.jsonl")
+    ids = [r["id"] for r in accepted + rejected]
+    assert len(ids) == len(set(ids)), "an item was written twice"
+    started = [r["id"] for r in rows(out / "started.jsonl")]
+    assert len(started) == len(set(started))
+    assert set(ids) <= set(started)
+    return accepted, rejected
+
+
+def assert_complete(out: Path, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Exactly ``n`` accepted; every candidate accepted or rejected with its reasons."""
+    accepted, rejected = assert_consistent(out)
+    assert len(accepted) == n
+    started = {r["id"] for r in rows(out / "started.jsonl")}
+    assert {r["id"] for r in accepted + rejected} == started
+    assert all(r["reasons"] for r in rejected)
+    for rec in accepted + rejected:
+        for attempt in rec["history"]:
+            if attempt["error"]:  # a reply that could not be parsed is kept verbatim
+                assert attempt["raw_output"], rec["id"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["finished"] and manifest["stop_reason"] == "target reached"
+    assert manifest["counts"] == {
+        "accepted": n,
+        "rejected": len(rejected),
+        "candidates": len(started),
+        "in_flight": 0,
+    }
+    return accepted, rejected
+
+
+def generate_args(out: Path, n: int, *extra: str) -> list[str]:
+    return [
+        "generate",
+        "-n",
+        str(n),
+        "--concurrency",
+        "4",
+        "--max-attempts",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def progress_marks(out: Path) -> int:
+    """How many rows the run's logs hold (grows whenever a run starts or finishes an item)."""
+    return sum(
+        len(rows(out / name)) for name in ("started.jsonl", "accepted.jsonl", "rejected.jsonl")
+    )
+
+
+def kill_after(args: list[str], env: dict[str, str], delay: float, out: Path) -> int | None:
+    """Start the CLI and ``kill -9`` it ``delay`` s after it first logs progress; its exit code
+    if it ended first."""
+    before = progress_marks(out)
+    proc = subprocess.Popen(CLI + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while progress_marks(out) == before and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    try:
+        return proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # SIGKILL: no cleanup of any kind runs
+        proc.wait()
+        return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "stub",
+    [(0, faults_20pct(sequence=KINDS))],
+    indirect=True,
+)
+def test_exact_counts_at_20pct_faults(
+    stub: StubServer, demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    res = run_cli(generate_args(out, 12), fault_env(stub.base_url, demo_store_path))
+    assert res.returncode == 0, res.stderr
+    assert "target reached: 12 accepted" in res.stdout
+    assert "warning" not in res.stderr
+    accepted, rejected = assert_complete(out, 12)
+    assert set(stub.stats.faults) == set(KINDS)  # every kind was hit and survived
+    reasons = Counter(r["reasons"][0].split(":")[0] for r in rejected)
+    assert "error" not in reasons, reasons  # faults never turn into rejected items
+    assert any(a["error"] for r in accepted for a in r["history"])  # malformed, then repaired
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_at_random_points_then_resume(
+    seed: int, demo_store_path: Path, tmp_path: Path
+) -> None:
+    rng = random.Random(seed)
+    out = tmp_path / "run"
+    args = generate_args(out, 12, "--seed", str(seed))
+    stub = StubServer(make_responder("mixed"), latency_s=0.05, faults=faults_20pct(), seed=seed)
+    with stub:
+        env = fault_env(stub.base_url, demo_store_path)
+        codes = []
+        for _ in range(2):  # two kills at seeded random moments of the run
+            codes.append(kill_after(args, env, rng.uniform(0.0, 1.2), out))
+            assert_consistent(out)
+        assert None in codes and set(codes) <= {None, 0}
+        res = run_cli(args, env)
+        assert res.returncode == 0, res.stderr
+        assert "(resumed)" in res.stdout
+        assert_complete(out, 12)
+        assert sum(stub.stats.faults.values()) > 0
+    assert json.loads((out / "manifest.json").read_text())["resumed"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stub", [(0, FaultConfig(rate_500=1.0))], indirect=True)
+def test_failing_endpoint_stops_cleanly_and_resumes_when_healthy(
+    stub: StubServer, demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    env = fault_env(stub.base_url, demo_store_path, retries=1)
+    args = generate_args(out, 4)
+    res = run_cli(args, env)
+    assert res.returncode == 1
+    line = one_line_error(res)
+    assert "HTTP 500" in line and "rerun the same command to resume" in line
+    accepted, rejected = assert_consistent(out)
+    assert accepted == rejected == []  # endpoint failures are not blamed on items
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "aborted" and manifest["finished"]
+
+    # An endpoint that hangs on every call: the client timeout ends each call, the run stops.
+    stub.faults = FaultConfig(rate_timeout=1.0, timeout_sleep_s=30)
+    t0 = time.time()
+    res = run_cli(args, env)
+    assert res.returncode == 1 and "timed out" in one_line_error(res)
+    assert time.time() - t0 < 25
+    assert_consistent(out)
+
+    stub.faults = FaultConfig()
+    res = run_cli(args, env)
+    assert res.returncode == 0, res.stderr
+    assert "(resumed)" in res.stdout
+    assert_complete(out, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stub", [(0, FaultConfig())], indirect=True)
+def test_budget_quota_and_rate_flags(
+    stub: StubServer, demo_store_path: Path, tmp_path: Path
+) -> None:
+    env = fault_env(stub.base_url, demo_store_path)
+    # A token budget smaller than one item: the first item finishes, then the run stops.
+    res = run_cli(generate_args(tmp_path / "b", 5, "--token-budget", "10"), env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("token budget:")
+    assert "warning: target not reached" in res.stderr and "token budget of 10" in res.stderr
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "token budget"
+
+    out = tmp_path / "q"
+    quota = ["--quota", "answerable=2", "--quota", "unanswerable=1", "--rpm", "600"]
+    stub.received.clear()
+    res = run_cli(generate_args(out, 3, *quota, "--option", "max_overlap=1"), env)
+    assert res.returncode == 0, res.stderr
+    assert "target reached: 3 accepted" in res.stdout
+    accepted, _ = assert_consistent(out)
+    labels = Counter("answerable" if r["item"]["answerable"] else "unanswerable" for r in accepted)
+    assert labels == {"answerable": 2, "unanswerable": 1}
+    sent = sorted(r.at for r in stub.received if r.path.endswith("/chat/completions"))
+    assert min(b - a for a, b in pairwise(sent)) >= 0.07  # 600 rpm: 0.1 s apart
+
+    res = run_cli(generate_args(tmp_path / "x", 5, "--quota", "answerable=2"), env)
+    assert res.returncode == 2
+    assert "must equal the sum of the quotas" in one_line_error(res)

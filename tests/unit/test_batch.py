@@ -1,0 +1,292 @@
+"""The batch runner with a scripted in-process model: counts, budgets, quotas, limits, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field, ValidationError
+
+import clinsynth.graphs.factory  # noqa: F401  (registers the fatal endpoint errors)
+from clinsynth.agents.deps import Deps
+from clinsynth.config import RunConfig
+from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary
+from clinsynth.llm import LLMEndpointError, LLMRouter, StructuredLLM, UsageMeter
+from clinsynth.memory.embeddings import HashingEmbedder
+from clinsynth.memory.registry import AcceptedRegistry
+from clinsynth.memory.store import VectorStore
+from clinsynth.recipes import get_recipe
+from clinsynth.tools.io import iter_jsonl
+from clinsynth.tools.limits import CallLimits, TokenWindow
+from tests.support.fakes import usage
+from tests.support.qa_responder import qa_reply
+
+ROLE = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+class ScriptedQA(BaseChatModel):
+    """Answers like the stub server's qa responder, from the request alone (safe under
+    concurrency); ``fail`` makes every call raise an endpoint error."""
+
+    mode: str = "accept"
+    delay_s: float = 0.0
+    tokens: tuple[int, int] = (100, 20)
+    fail: bool = False
+    call_times: list[float] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-qa"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.call_times.append(time.monotonic())
+        if self.fail:
+            raise LLMEndpointError("http://stub/v1: server error after retries (HTTP 500)")
+        request = {
+            "messages": [{"role": ROLE[m.type], "content": m.content} for m in messages],
+            "response_format": kwargs.get("response_format"),
+        }
+        text = qa_reply(request, self.mode)
+        message = AIMessage(content=text, usage_metadata=usage(*self.tokens))
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        await asyncio.sleep(self.delay_s)
+        return self._generate(messages, stop, **kwargs)
+
+
+def make_runner(
+    store: Path,
+    out: Path,
+    run: RunConfig,
+    model: ScriptedQA | None = None,
+    limits: CallLimits | None = None,
+) -> tuple[BatchRunner, ScriptedQA]:
+    model = model or ScriptedQA()
+    meter = UsageMeter()
+    llm = StructuredLLM(model, name="scripted", method="json_schema", meter=meter, limits=limits)
+    emb = HashingEmbedder()
+    options = {"near_duplicate_threshold": 1.0, **run.recipe_options}
+    deps = Deps(
+        llm=LLMRouter({"generator": llm}, default="generator"),
+        store=VectorStore(store, emb, collection="corpus"),
+        registry=AcceptedRegistry(emb),
+        recipe=get_recipe("qa", options),
+        run=run,
+    )
+    return BatchRunner(deps, out, meter=meter), model
+
+
+def go(runner: BatchRunner) -> RunSummary:
+    return asyncio.run(runner.run())
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return list(iter_jsonl(path))
+
+
+def accounted(out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """No duplicates; every started id ends in exactly one of accepted / rejected."""
+    acc, rej = rows(out / "accepted.jsonl"), rows(out / "rejected.jsonl")
+    ids = [r["id"] for r in acc + rej]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(r["id"] for r in rows(out / "started.jsonl"))
+    assert all(r["reasons"] for r in rej)
+    return acc, rej
+
+
+def test_exact_count_under_concurrency(demo_store_path: Path, tmp_path: Path) -> None:
+    runner, _ = make_runner(
+        demo_store_path,
+        tmp_path / "run",
+        RunConfig(n=7, max_concurrency=5, max_attempts=2),
+        ScriptedQA(mode="mixed"),
+    )
+    summary = go(runner)
+    acc, rej = accounted(tmp_path / "run")
+    assert summary.stop_reason == "target reached" and summary.accepted == len(acc) == 7
+    assert summary.rejected == len(rej) and summary.candidates == len(acc) + len(rej)
+    assert summary.detail == "7 of 7 items accepted"
+    # Malformed output is kept on the attempt with its parse error, never dropped.
+    broken = [a for r in acc + rej for a in r["history"] if a["error"]]
+    assert broken and all(a["raw_output"] for a in broken)
+
+
+def test_label_quotas_are_met_exactly(demo_store_path: Path, tmp_path: Path) -> None:
+    run = RunConfig(quotas={"answerable": 3, "unanswerable": 2}, max_concurrency=4)
+    assert run.n == 5
+    runner, _ = make_runner(demo_store_path, tmp_path / "run", run)
+    summary = go(runner)
+    acc, _ = accounted(tmp_path / "run")
+    labels = Counter("answerable" if r["item"]["answerable"] else "unanswerable" for r in acc)
+    assert labels == {"answerable": 3, "unanswerable": 2}
+    assert summary.quotas == {"answerable": 3, "unanswerable": 2}
+    started = rows(tmp_path / "run" / "started.jsonl")
+    assert all(r["task"]["id"] == r["id"] for r in started)
+    assert Counter(r["task"]["label"] for r in started) == labels
+
+
+def test_quota_is_never_exceeded_when_the_label_changes(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    # "relabel": every answer is missing from its document, so the corrector makes every item
+    # unanswerable; once that quota is met, the rest are surplus and the answerable one never comes.
+    run = RunConfig(quotas={"answerable": 1, "unanswerable": 2}, max_candidates=6)
+    runner, _ = make_runner(demo_store_path, tmp_path / "run", run, ScriptedQA(mode="relabel"))
+    summary = go(runner)
+    acc, rej = accounted(tmp_path / "run")
+    assert summary.stop_reason == "candidate limit" and summary.candidates == 6
+    assert summary.quotas == {"unanswerable": 2} and len(acc) == 2
+    assert all(not r["item"]["answerable"] for r in acc)
+    assert all("quota for label 'unanswerable'" in r["reasons"][0] for r in rej)
+    assert "candidate limit of 6 reached" in summary.detail
+
+
+def test_topic_quotas(demo_store_path: Path, tmp_path: Path) -> None:
+    quotas = {"heart failure": 2, "pneumonia": 1}
+    run = RunConfig(quotas=quotas, quota_by="topic", k=3, max_concurrency=3)
+    runner, _ = make_runner(demo_store_path, tmp_path / "run", run)
+    summary = go(runner)
+    acc, _ = accounted(tmp_path / "run")
+    assert Counter(r["task"]["topic"] for r in acc) == quotas == summary.quotas
+
+
+def test_wall_time_stops_and_resume_continues_logged_tasks(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    quotas = {"answerable": 2, "unanswerable": 2}
+    slow = ScriptedQA(delay_s=0.3)
+    run = RunConfig(quotas=quotas, max_concurrency=4, wall_time_s=0.4)
+    summary = go(make_runner(demo_store_path, out, run, slow)[0])
+    assert summary.stop_reason == "wall time" and summary.unfinished == 4
+    assert summary.accepted == 0 and "resume on rerun" in summary.detail
+    # The unfinished tasks resume from their logged Task (label included), not recomputed.
+    started = rows(out / "started.jsonl")
+    assert len(started) == 4
+    runner, _ = make_runner(demo_store_path, out, run.model_copy(update={"wall_time_s": None}))
+    again = go(runner)
+    acc, _ = accounted(out)
+    assert again.resumed and again.stop_reason == "target reached"
+    assert again.quotas == quotas
+    assert {r["id"] for r in acc} == {r["id"] for r in started}
+    assert {r["id"]: r["task"]["label"] for r in acc} == {
+        r["id"]: r["task"]["label"] for r in started
+    }
+
+
+def test_token_budget_counts_calls_in_flight(demo_store_path: Path, tmp_path: Path) -> None:
+    # 2 calls × 120 tokens per item; with 4 in flight, finished records alone would lag behind.
+    run = RunConfig(n=40, max_concurrency=4, token_budget=1000)
+    runner, model = make_runner(demo_store_path, tmp_path / "run", run, ScriptedQA(delay_s=0.02))
+    summary = go(runner)
+    accounted(tmp_path / "run")
+    assert summary.stop_reason == "token budget" and summary.accepted < 40
+    spent = summary.usage.total_tokens
+    # Launches stop once spent ≥ budget; at most the items then in flight finish on top.
+    assert 1000 <= spent <= 1000 + 4 * 240
+    assert summary.candidates == len(model.call_times) // 2
+    assert "token budget of 1000 spent" in summary.detail
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "token budget" and manifest["finished"]
+
+
+def test_cost_budget(demo_store_path: Path, tmp_path: Path) -> None:
+    # Per call: 100 in × 1.0/1k + 20 out × 5.0/1k = 0.2; per item 0.4.
+    run = RunConfig(
+        n=20, max_concurrency=1, cost_budget=1.0, price_per_1k_input=1.0, price_per_1k_output=5.0
+    )
+    summary = go(make_runner(demo_store_path, tmp_path / "run", run)[0])
+    assert summary.stop_reason == "cost budget"
+    assert summary.accepted == 3 and summary.cost == pytest.approx(1.2)
+    assert "cost budget of 1 spent" in summary.detail
+
+
+def test_budget_and_quota_config_errors() -> None:
+    with pytest.raises(ValidationError, match="must equal the sum of the quotas"):
+        RunConfig(n=3, quotas={"a": 1, "b": 1})
+    with pytest.raises(ValidationError, match="needs price_per_1k"):
+        RunConfig(cost_budget=1.0)
+    with pytest.raises(ValidationError, match="count ≥ 1"):
+        RunConfig(quotas={"a": 0})
+    # Limits, budgets and quotas may change between invocations of one run.
+    base = RunConfig(n=2).fingerprint()
+    assert RunConfig(quotas={"a": 2}, rpm=5, tpm=9, wall_time_s=3).fingerprint() == base
+
+
+def test_endpoint_failure_aborts_consistently_then_resumes(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    run = RunConfig(n=3, max_concurrency=2)
+    runner, _ = make_runner(demo_store_path, out, run, ScriptedQA(fail=True))
+    with pytest.raises(RunAborted, match="HTTP 500"):
+        go(runner)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "aborted" and "HTTP 500" in manifest["error"]
+    assert rows(out / "accepted.jsonl") == rows(out / "rejected.jsonl") == []
+    started = {r["id"] for r in rows(out / "started.jsonl")}
+    assert len(started) == 2  # the failed items stay pending, nothing is rejected for it
+    summary = go(make_runner(demo_store_path, out, run)[0])
+    acc, rej = accounted(out)
+    assert summary.resumed and summary.accepted == 3 and rej == []
+    assert started <= {r["id"] for r in acc}
+
+
+def test_rpm_limit_spaces_every_call_of_the_run(demo_store_path: Path, tmp_path: Path) -> None:
+    run = RunConfig(n=3, max_concurrency=3)
+    limits = CallLimits(rpm=1200)  # one call per 50 ms, shared by all roles and items
+    runner, model = make_runner(demo_store_path, tmp_path / "run", run, limits=limits)
+    assert go(runner).accepted == 3
+    times = sorted(model.call_times)
+    assert len(times) == 6
+    gaps = [b - a for a, b in pairwise(times)]
+    assert min(gaps) >= 0.04, gaps
+
+
+def test_tpm_limit_holds_calls_until_tokens_expire(demo_store_path: Path, tmp_path: Path) -> None:
+    limits = CallLimits(tpm=500)
+    assert limits.tokens is not None
+    limits.tokens.window_s = 0.5  # a short window keeps the test fast; the logic is the same
+    run = RunConfig(n=3, max_concurrency=3)
+    runner, model = make_runner(demo_store_path, tmp_path / "run", run, limits=limits)
+    assert go(runner).accepted == 3
+    # Each call costs 120 tokens: at most 4 fit in any 0.5 s window.
+    times = sorted(model.call_times)
+    assert all(times[i + 4] - times[i] >= 0.45 for i in range(len(times) - 4)), times
+
+
+def test_token_window_reserves_then_settles() -> None:
+    now = [0.0]
+    window = TokenWindow(100, window_s=10, clock=lambda: now[0])
+    first = window._try_reserve(60)
+    assert not isinstance(first, float)
+    assert window._try_reserve(60) == 10  # must wait for the first charge to expire
+    window.settle(first, 30)  # the call used less than reserved
+    assert not isinstance(window._try_reserve(60), float)
+    assert window.used() == 90
+    now[0] = 10.0
+    assert window.used() == 0
+    big = window._try_reserve(500)  # larger than the limit: runs alone in an empty window
+    assert not isinstance(big, float) and window._try_reserve(1) == 10

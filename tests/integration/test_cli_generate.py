@@ -52,6 +52,22 @@ def rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def generate_args(out: Path, n: int, *extra: str) -> list[str]:
+    return [
+        "generate",
+        "-n",
+        str(n),
+        "--concurrency",
+        "4",
+        "--max-attempts",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
+
+
 @pytest.fixture
 def stub(request: pytest.FixtureRequest) -> Iterator[StubServer]:
     mode, latency = getattr(request, "param", ("accept", 0.0))
@@ -191,18 +207,7 @@ def test_resume_after_kill_9(
     stub: StubServer, demo_store_path: Path, tmp_path: Path, kill_after: int
 ) -> None:
     out = tmp_path / "run"
-    args = [
-        "generate",
-        "-n",
-        "10",
-        "--concurrency",
-        "4",
-        "--max-attempts",
-        "2",
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
+    args = generate_args(out, 10)
     env = cli_env(stub.base_url, demo_store_path)
     proc = subprocess.Popen(CLI + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 90

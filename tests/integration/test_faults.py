@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_cli_generate import CLI, cli_env, one_line_error, rows, run_cli
+from tests.integration.test_cli_generate import (
+    CLI,
+    cli_env,
+    generate_args,
+    one_line_error,
+    rows,
+    run_cli,
+)
 from tests.support.qa_responder import make_responder
 from tests.support.stub_server import FaultConfig, StubServer
 
@@ -85,22 +92,6 @@ def assert_complete(out: Path, n: int) -> tuple[list[dict[str, Any]], list[dict[
         "in_flight": 0,
     }
     return accepted, rejected
-
-
-def generate_args(out: Path, n: int, *extra: str) -> list[str]:
-    return [
-        "generate",
-        "-n",
-        str(n),
-        "--concurrency",
-        "4",
-        "--max-attempts",
-        "2",
-        "--out",
-        str(out),
-        "--no-progress",
-        *extra,
-    ]
 
 
 def progress_marks(out: Path) -> int:

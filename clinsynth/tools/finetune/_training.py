@@ -49,20 +49,21 @@ def run_trainer(
     model: Any,
     dataset: Any,
     collator: Callable[[list[Feature]], Any],
+    hp: Any,
     *,
     output_dir: str,
-    epochs: float,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    warmup_ratio: float,
-    seed: int,
-    max_steps: int | None = None,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, float]:
-    """Fine-tune ``model`` on ``dataset`` with a transformers Trainer; returns train metrics."""
+    """Fine-tune ``model`` on ``dataset`` with a transformers Trainer; returns train metrics.
+
+    ``hp`` is a classification or QA config: epochs, batch_size, lr, weight_decay,
+    warmup_ratio, seed, max_steps.
+    """
     import torch
     from transformers import Trainer, TrainingArguments
+
+    epochs, batch_size, lr, seed = hp.epochs, hp.batch_size, hp.lr, hp.seed
+    weight_decay, warmup_ratio, max_steps = hp.weight_decay, hp.warmup_ratio, hp.max_steps
 
     steps_per_epoch = max(1, -(-len(dataset) // batch_size))
     args = TrainingArguments(
@@ -124,3 +125,28 @@ def seed_all(seed: int) -> None:
     from transformers import set_seed
 
     set_seed(seed)
+
+
+def save_model_dir(model: Any, tokenizer: Any, directory: Path, meta_file: str, meta: Any) -> None:
+    """Write a fine-tuned model, its tokenizer and our metadata JSON to ``directory``."""
+    import json
+
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    (directory / meta_file).write_text(json.dumps(meta, indent=2))
+
+
+def load_model_dir(auto_class: Any, directory: Path, meta_file: str, what: str) -> tuple[Any, ...]:
+    """Load (model in eval mode, tokenizer, metadata) written by :func:`save_model_dir`."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from clinsynth.tools.finetune.errors import FinetuneError
+
+    if not (directory / meta_file).is_file():
+        raise FinetuneError(f"{directory} is not a saved clinsynth {what} (no {meta_file})")
+    meta = json.loads((directory / meta_file).read_text())
+    model = auto_class.from_pretrained(directory, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    return model.eval(), tokenizer, meta

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from clinsynth.tools.finetune._training import (
     FeatureDataset,
     batched_outputs,
+    load_model_dir,
     run_trainer,
+    save_model_dir,
     seed_all,
     work_dir,
 )
@@ -104,24 +105,18 @@ class Classifier:
 
     def save(self, directory: str | Path) -> None:
         """Write model, tokenizer and label order to ``directory``."""
-        path = Path(directory)
-        self.model.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
         meta = {"labels": self.labels, "max_length": self.max_length}
-        (path / _LABELS_FILE).write_text(json.dumps(meta))
+        save_model_dir(self.model, self.tokenizer, Path(directory), _LABELS_FILE, meta)
 
     @classmethod
     def load(cls, directory: str | Path) -> Classifier:
         """Load a classifier written by :meth:`save`."""
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        path = Path(directory)
-        if not (path / _LABELS_FILE).is_file():
-            raise DatasetError(f"{path} is not a saved clinsynth classifier ({_LABELS_FILE})")
-        meta = json.loads((path / _LABELS_FILE).read_text())
-        model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        return cls(model.eval(), tokenizer, meta["labels"], meta["max_length"])
+        model, tokenizer, meta = load_model_dir(
+            AutoModelForSequenceClassification, Path(directory), _LABELS_FILE, "classifier"
+        )
+        return cls(model, tokenizer, meta["labels"], meta["max_length"])
 
 
 class ClassifierResult(BaseModel):
@@ -221,14 +216,8 @@ def train_classifier(
             model,
             FeatureDataset(features),
             DataCollatorWithPadding(tokenizer),
+            cfg,
             output_dir=out_dir,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            warmup_ratio=cfg.warmup_ratio,
-            seed=cfg.seed,
-            max_steps=cfg.max_steps,
         )
     seconds = time.perf_counter() - start
     classifier = Classifier(model, tokenizer, labels, cfg.max_length, cfg.eval_batch_size)

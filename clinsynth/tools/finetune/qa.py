@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from clinsynth.tools.finetune._training import batched_outputs, run_trainer, seed_all, work_dir
+from clinsynth.tools.finetune._training import (
+    batched_outputs,
+    load_model_dir,
+    run_trainer,
+    save_model_dir,
+    seed_all,
+    work_dir,
+)
 from clinsynth.tools.finetune.backbone import ResolvedBackbone, resolve_backbone
 from clinsynth.tools.finetune.errors import DatasetError, FinetuneError
 from clinsynth.tools.finetune.metrics import qa_scores
@@ -428,31 +435,23 @@ class Reader:
 
     def save(self, directory: str | Path) -> None:
         """Write model, tokenizer, config and training record to ``directory``."""
-        path = Path(directory)
-        self.model.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
         meta = {
             "config": self.cfg.model_dump(),
             "backbone": self.backbone.model_dump() if self.backbone else None,
             "train_stats": self.train_stats,
         }
-        (path / _CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        save_model_dir(self.model, self.tokenizer, Path(directory), _CONFIG_FILE, meta)
 
     @classmethod
     def load(cls, directory: str | Path) -> Reader:
         """Load a reader written by :meth:`save` (offline)."""
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+        from transformers import AutoModelForQuestionAnswering
 
-        path = Path(directory)
-        if not (path / _CONFIG_FILE).is_file():
-            raise FinetuneError(f"{path} is not a saved clinsynth reader (no {_CONFIG_FILE})")
-        meta = json.loads((path / _CONFIG_FILE).read_text())
-        model = AutoModelForQuestionAnswering.from_pretrained(path, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        backbone = ResolvedBackbone(**meta["backbone"]) if meta["backbone"] else None
-        return cls(
-            model.eval(), tokenizer, QAConfig(**meta["config"]), backbone, meta["train_stats"]
+        model, tokenizer, meta = load_model_dir(
+            AutoModelForQuestionAnswering, Path(directory), _CONFIG_FILE, "reader"
         )
+        backbone = ResolvedBackbone(**meta["backbone"]) if meta["backbone"] else None
+        return cls(model, tokenizer, QAConfig(**meta["config"]), backbone, meta["train_stats"])
 
 
 def train_reader(train: Sequence[QAExample], cfg: QAConfig | None = None) -> Reader:
@@ -484,14 +483,8 @@ def train_reader(train: Sequence[QAExample], cfg: QAConfig | None = None) -> Rea
             model,
             dataset,
             DataCollatorWithPadding(tokenizer),
+            cfg,
             output_dir=out_dir,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            warmup_ratio=cfg.warmup_ratio,
-            seed=cfg.seed,
-            max_steps=cfg.max_steps,
             callbacks=[_epoch_callback(dataset)],
         )
     stats = {

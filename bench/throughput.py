@@ -77,6 +77,49 @@ def synthetic_corpus(store: Path, docs: int) -> None:
     VectorStore(store, HashingEmbedder()).add(chunks)
 
 
+async def raw_sdk_rate(base_url: str, calls: int, concurrency: int) -> float:
+    """Calls/s of the bare OpenAI SDK against the same stub: the ceiling of stub + machine."""
+    from openai import AsyncOpenAI
+
+    from clinsynth.recipes.qa import QADraft, prompts
+
+    messages = prompts.question_messages(
+        "Patient 1 was seen on ward 1 with fever and cough.",
+        "{}",
+        answerable=True,
+        topic=None,
+        difficulty=None,
+        feedback=[],
+    )
+    body: dict[str, Any] = {
+        "model": "stub",
+        "messages": [
+            {"role": "system" if m.type == "system" else "user", "content": m.content}
+            for m in messages
+        ],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "QADraft",
+                "schema": QADraft.model_json_schema(),
+                "strict": False,
+            },
+        },
+    }
+    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with sem:
+            await client.chat.completions.create(**body)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(calls)))
+    wall = time.perf_counter() - t0
+    await client.close()
+    return calls / wall
+
+
 def run_case(
     store: Path, base_url: str, latency: float, concurrency: int, items: int
 ) -> dict[str, Any]:
@@ -98,6 +141,8 @@ def run_case(
     calls_per_item = calls / items
     limit = concurrency / (calls_per_item * latency)
     rate = items / wall
+    raw_calls_per_s = asyncio.run(raw_sdk_rate(base_url, calls, concurrency))
+    raw_limit_calls = concurrency / latency
     return {
         "concurrency": concurrency,
         "items": items,
@@ -106,6 +151,8 @@ def run_case(
         "accepted_per_s": round(rate, 2),
         "limit_per_s": round(limit, 2),
         "ratio": round(rate / limit, 3),
+        "raw_sdk_ratio": round(raw_calls_per_s / raw_limit_calls, 3),
+        "ratio_vs_raw_sdk": round((rate * calls_per_item) / raw_calls_per_s, 3),
         "llm_calls_per_accepted": round(calls_per_item, 3),
         "tokens_per_accepted": round(summary.usage.total_tokens / items, 1),
     }
@@ -131,7 +178,8 @@ def main() -> None:
             print(
                 f"C={concurrency}: {items} accepted in {res['wall_s']}s → "
                 f"{res['accepted_per_s']}/s vs limit {res['limit_per_s']}/s "
-                f"(ratio {res['ratio']}); {res['llm_calls_per_accepted']} calls, "
+                f"(ratio {res['ratio']}; bare SDK ratio {res['raw_sdk_ratio']}); "
+                f"{res['llm_calls_per_accepted']} calls, "
                 f"{res['tokens_per_accepted']} tokens per accepted item",
                 flush=True,
             )

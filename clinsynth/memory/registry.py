@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 import numpy as np
 
 from clinsynth.memory.embeddings import Embedder
+
+_RECENT = 512
 
 
 class AcceptedRegistry:
@@ -22,6 +25,8 @@ class AcceptedRegistry:
         self._rows: dict[str, int] = {}
         self._matrix = np.zeros((0, embedder.dim), dtype=np.float32)
         self._lock = threading.Lock()
+        # The critic and the accept node embed the same candidate text; keep recent vectors.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def add(self, item_id: str, text: str) -> None:
         """Register one item; an id already registered is left as it is."""
@@ -59,8 +64,19 @@ class AcceptedRegistry:
         self._matrix = bigger
 
     def embed_one(self, text: str) -> np.ndarray:
-        """The (normalised) embedding of one text, for the vector variants below."""
-        return self.embedder.embed([text])[0]
+        """The (normalised) embedding of one text, for the vector variants below; the last
+        ``_RECENT`` texts are remembered so a candidate is embedded once, not per check."""
+        with self._lock:
+            cached = self._recent.get(text)
+            if cached is not None:
+                self._recent.move_to_end(text)
+                return cached
+        vector = self.embedder.embed([text])[0]
+        with self._lock:
+            self._recent[text] = vector
+            while len(self._recent) > _RECENT:
+                self._recent.popitem(last=False)
+        return vector
 
     def nearest(self, text: str) -> tuple[str, float] | None:
         """Id and cosine similarity of the registered item most similar to ``text``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import random
 import socket
@@ -517,6 +518,17 @@ def _fixed_text_responder(body: dict[str, Any]) -> str:
     return "stub reply"
 
 
+def load_responder(spec: str) -> Responder:
+    """Build a responder from ``MODULE:FACTORY[:ARG]`` (e.g. a recipe's scripted model)."""
+    module, _, rest = spec.partition(":")
+    factory_name, _, arg = rest.partition(":")
+    if not module or not factory_name:
+        raise SystemExit(f"--responder wants MODULE:FACTORY[:ARG], got {spec!r}")
+    factory = getattr(importlib.import_module(module), factory_name)
+    responder: Responder = factory(arg) if arg else factory()
+    return responder
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve until interrupted."""
     parser = argparse.ArgumentParser(description="OpenAI-compatible stub server")
@@ -528,6 +540,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--qa-mode", default=None, help="answer like the qa recipe's scripted model in this mode"
+    )
+    parser.add_argument(
+        "--responder",
+        default=None,
+        help="MODULE:FACTORY[:ARG] - reply with FACTORY(ARG) (or FACTORY()) from MODULE",
     )
     parser.add_argument("--reject-json-schema", action="store_true")
     parser.add_argument("--reject-tools", action="store_true")
@@ -544,6 +561,8 @@ def main(argv: list[str] | None = None) -> None:
         from tests.support.qa_responder import make_responder
 
         responder = make_responder(args.qa_mode)
+    if args.responder:
+        responder = load_responder(args.responder)
     server = StubServer(
         responder,
         latency_s=args.latency,

@@ -21,7 +21,7 @@ from clinsynth.memory.cache import ReasoningCache
 from clinsynth.memory.embeddings import Embedder, make_embedder
 from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import EmptyStoreError, VectorStore
-from clinsynth.recipes import get_recipe
+from clinsynth.recipes import Recipe, get_recipe
 from clinsynth.tools.limits import CallLimits
 
 batch.register_fatal(LLMEndpointError, LocalModelError, EmptyStoreError)
@@ -61,10 +61,12 @@ def build_deps(
     embedder: Embedder | None = None,
     meter: UsageMeter | None = None,
     cache_path: Path | None = None,
+    recipe: Recipe | None = None,
 ) -> tuple[Deps, UsageMeter]:
-    """Everything a generation run needs, built from settings; nothing is built at import."""
+    """Everything a generation run needs, built from settings; nothing is built at import.
+    ``recipe`` overrides the one named by ``run`` (e.g. built with an injected classifier)."""
     meter = meter or UsageMeter()
-    recipe = get_recipe(run.recipe, run.recipe_options)
+    recipe = recipe or get_recipe(run.recipe, run.recipe_options)
     emb = embedder or make_embedder(settings.embedder)
     store = VectorStore(store_path or settings.store, emb, collection=run.collection)
     limits = CallLimits(run.rpm, run.tpm) if run.rpm or run.tpm else None

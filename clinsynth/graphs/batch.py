@@ -340,7 +340,7 @@ class BatchRunner:
                     return f"surplus: the quota for {cfg.quota_by} {key!r} was met first"
             return None
 
-        async with open_checkpointer(files.checkpoints) as saver:
+        async with open_checkpointer(files.checkpoints, commit_interval_s=0.2) as saver:
             graph = build_item_graph(self.deps, saver)
             limit = recursion_limit(cfg.max_attempts)
 

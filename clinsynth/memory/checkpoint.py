@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,34 @@ class InlineSqliteSaver(SqliteSaver):
     traffic they cause) cost more than the writes themselves, which take microseconds in WAL
     mode without fsync. Written here because langgraph ships no inline async SQLite saver.
     """
+
+    def __init__(self, conn: sqlite3.Connection, *, commit_interval_s: float = 0.0) -> None:
+        super().__init__(conn)
+        self.commit_interval_s = commit_interval_s
+        self._committed_at = time.monotonic()
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        """A cursor whose writes are committed at most every ``commit_interval_s`` (group
+        commit; the connection itself sees its uncommitted writes). A kill loses at most that
+        window of graph steps, which a resumed run redoes; per-step commits cost ~2 ms/item."""
+        with self.lock:
+            self.setup()
+            cur = self.conn.cursor()
+            try:
+                yield cur
+            finally:
+                now = time.monotonic()
+                if transaction and now - self._committed_at >= self.commit_interval_s:
+                    self.conn.commit()
+                    self._committed_at = now
+                cur.close()
+
+    def commit(self) -> None:
+        """Commit whatever the grouped commits still hold."""
+        with self.lock:
+            self.conn.commit()
+            self._committed_at = time.monotonic()
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self.get_tuple(config)
@@ -67,19 +96,25 @@ class InlineSqliteSaver(SqliteSaver):
 
 
 @asynccontextmanager
-async def open_checkpointer(path: Path) -> AsyncIterator[InlineSqliteSaver]:
+async def open_checkpointer(
+    path: Path, *, commit_interval_s: float = 0.0
+) -> AsyncIterator[InlineSqliteSaver]:
     """A SQLite checkpointer at ``path`` for async graphs.
 
     WAL with ``synchronous=NORMAL``: a commit reaches the OS at once (so it survives the
     process being killed) without an fsync per graph step, which cost ~14 ms each here.
+    ``commit_interval_s`` > 0 groups commits (see :meth:`InlineSqliteSaver.cursor`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        saver = InlineSqliteSaver(conn)
+        saver = InlineSqliteSaver(conn, commit_interval_s=commit_interval_s)
         saver.setup()
-        yield saver
+        try:
+            yield saver
+        finally:
+            saver.commit()
     finally:
         conn.close()

@@ -13,7 +13,6 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +217,9 @@ def test_budget_quota_and_rate_flags(
     labels = Counter("answerable" if r["item"]["answerable"] else "unanswerable" for r in accepted)
     assert labels == {"answerable": 2, "unanswerable": 1}
     sent = sorted(r.at for r in stub.received if r.path.endswith("/chat/completions"))
-    assert min(b - a for a, b in pairwise(sent)) >= 0.07  # 600 rpm: 0.1 s apart
+    # 600 rpm with a bucket of one: after the first call, at most one call per 0.1 s on average
+    # (the span, not the smallest gap: the server's receive times jitter under load).
+    assert len(sent) >= 6 and sent[-1] - sent[0] >= 0.1 * (len(sent) - 2)
 
     res = run_cli(generate_args(tmp_path / "x", 5, "--quota", "answerable=2"), env)
     assert res.returncode == 2

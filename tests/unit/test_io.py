@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 from clinsynth.tools.io import JsonlLog, iter_jsonl, write_json_atomic
 
@@ -47,3 +49,21 @@ def test_write_json_atomic_replaces(tmp_path: Path) -> None:
     write_json_atomic(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     assert not (tmp_path / "m.json.tmp").exists()
+
+
+def test_fsync_is_grouped_and_done_on_close(tmp_path: Path, monkeypatch: Any) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    grouped = JsonlLog(tmp_path / "g.jsonl", sync_interval_s=3600)
+    for i in range(5):
+        grouped.append({"id": str(i)})
+    assert synced == []  # within the interval: written (a kill -9 keeps them), not yet fsynced
+    grouped.close()
+    assert len(synced) == 1
+    every = JsonlLog(tmp_path / "e.jsonl", sync_interval_s=0)
+    for i in range(3):
+        every.append({"id": str(i)})
+    every.close()  # nothing new since the last row's sync: no extra fsync
+    assert len(synced) == 4
+    assert [row["id"] for row in iter_jsonl(tmp_path / "g.jsonl")] == ["0", "1", "2", "3", "4"]

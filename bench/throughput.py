@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -121,7 +122,7 @@ async def raw_sdk_rate(base_url: str, calls: int, concurrency: int) -> float:
 
 
 def run_case(
-    store: Path, base_url: str, latency: float, concurrency: int, items: int
+    store: Path, base_url: str, latency: float, concurrency: int, items: int, checkpoint: str
 ) -> dict[str, Any]:
     settings = Settings(
         base_url=base_url, api_key="bench", model="stub", embedder="hashing", max_retries=0
@@ -129,6 +130,7 @@ def run_case(
     run = RunConfig(
         n=items,
         max_concurrency=concurrency,
+        checkpoint=checkpoint,
         recipe_options={"unanswerable_share": 0.0, "near_duplicate_threshold": 1.0},
     )
     deps, meter = build_deps(settings, run, store_path=store, embedder=HashingEmbedder())
@@ -145,6 +147,7 @@ def run_case(
     raw_limit_calls = concurrency / latency
     return {
         "concurrency": concurrency,
+        "checkpoint": checkpoint,
         "items": items,
         "rejected": summary.rejected,
         "wall_s": round(wall, 3),
@@ -162,6 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2, help="stub seconds per call")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--checkpoint", nargs="+", default=["step", "item"], help="checkpoint modes to compare"
+    )
     parser.add_argument("--items-per-slot", type=int, default=24, help="items = this × C")
     parser.add_argument("--quick", action="store_true", help="4 items per slot (smoke test)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "throughput.json")
@@ -172,11 +178,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, stub_process(args.latency) as base_url:
         store = Path(tmp) / "store"
         synthetic_corpus(store, max(sizes.values()) + 16)
-        for concurrency, items in sizes.items():
-            res = run_case(store, base_url, args.latency, concurrency, items)
+        for (concurrency, items), mode in itertools.product(sizes.items(), args.checkpoint):
+            res = run_case(store, base_url, args.latency, concurrency, items, mode)
             results.append(res)
             print(
-                f"C={concurrency}: {items} accepted in {res['wall_s']}s → "
+                f"C={concurrency} checkpoint={mode}: {items} accepted in {res['wall_s']}s → "
                 f"{res['accepted_per_s']}/s vs limit {res['limit_per_s']}/s "
                 f"(ratio {res['ratio']}; bare SDK ratio {res['raw_sdk_ratio']}); "
                 f"{res['llm_calls_per_accepted']} calls, "

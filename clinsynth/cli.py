@@ -149,6 +149,10 @@ def generate(
     ] = None,
     rpm: Annotated[int | None, typer.Option(help="max LLM requests per minute")] = None,
     tpm: Annotated[int | None, typer.Option(help="max LLM tokens per minute")] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(help="step (default; resume mid-item) or item (less overhead)"),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="run seed (task ids depend on it)")] = None,
     temperature: Annotated[float | None, typer.Option(help="generator temperature")] = None,
     option: Annotated[
@@ -187,6 +191,7 @@ def generate(
         quota_by=quota_by,
         rpm=rpm,
         tpm=tpm,
+        checkpoint=checkpoint,
         seed=seed,
         temperature=temperature,
         option=option or [],
@@ -226,6 +231,7 @@ def _generate(**kw: Any) -> None:
         "quota_by": kw["quota_by"],
         "rpm": kw["rpm"],
         "tpm": kw["tpm"],
+        "checkpoint": kw["checkpoint"],
         "seed": kw["seed"],
         "temperature": kw["temperature"],
         "collection": kw["collection"],

@@ -50,6 +50,14 @@ class RunConfig(BaseModel):
         description="accepted items wanted per label (or per topic, see quota_by); n = their sum",
     )
     quota_by: Literal["label", "topic"] = "label"
+    checkpoint: Literal["step", "item"] = Field(
+        "step",
+        description=(
+            "step: checkpoint after every graph node (a killed run resumes mid-item, saving "
+            "its LLM calls); item: only finished items (less overhead for fast local endpoints;"
+            " items in flight restart)"
+        ),
+    )
     rpm: int | None = Field(None, ge=1, description="LLM requests per minute, all roles together")
     tpm: int | None = Field(None, ge=1, description="LLM tokens per minute, all roles together")
     seed: int = 0
@@ -117,6 +125,7 @@ class RunConfig(BaseModel):
             "quota_by",
             "rpm",
             "tpm",
+            "checkpoint",
         ):
             data.pop(volatile)
         return data

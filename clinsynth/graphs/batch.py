@@ -344,16 +344,18 @@ class BatchRunner:
             graph = build_item_graph(self.deps, saver)
             limit = recursion_limit(cfg.max_attempts)
 
+            durability: Any = "sync" if cfg.checkpoint == "step" else "exit"
+
             async def run_item(task: Task) -> ItemRecord:
                 config: Any = {"configurable": {"thread_id": task.id}, "recursion_limit": limit}
                 snapshot = await graph.aget_state(config)
                 if snapshot.values and not snapshot.next and snapshot.values.get("status"):
                     final = snapshot.values
                 elif snapshot.values:
-                    final = await graph.ainvoke(None, config)
+                    final = await graph.ainvoke(None, config, durability=durability)
                 else:
                     state = initial_state(task, cfg.max_attempts, time.time())
-                    final = await graph.ainvoke(state, config)
+                    final = await graph.ainvoke(state, config, durability=durability)
                 return build_record(final, self.deps)
 
             tasks: dict[asyncio.Task[ItemRecord], Task] = {}

@@ -138,13 +138,13 @@ def test_exact_counts_at_20pct_faults(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("seed", "checkpoint"), [(1, "step"), (2, "item"), (3, "step")])
 def test_kill_9_at_random_points_then_resume(
-    seed: int, demo_store_path: Path, tmp_path: Path
+    seed: int, checkpoint: str, demo_store_path: Path, tmp_path: Path
 ) -> None:
     rng = random.Random(seed)
     out = tmp_path / "run"
-    args = generate_args(out, 12, "--seed", str(seed))
+    args = generate_args(out, 12, "--seed", str(seed), "--checkpoint", checkpoint)
     stub = StubServer(make_responder("mixed"), latency_s=0.05, faults=faults_20pct(), seed=seed)
     with stub:
         env = fault_env(stub.base_url, demo_store_path)

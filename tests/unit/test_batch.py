@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections import Counter
 from itertools import pairwise
@@ -131,6 +132,23 @@ def test_exact_count_under_concurrency(demo_store_path: Path, tmp_path: Path) ->
     # Malformed output is kept on the attempt with its parse error, never dropped.
     broken = [a for r in acc + rej for a in r["history"] if a["error"]]
     assert broken and all(a["raw_output"] for a in broken)
+
+
+@pytest.mark.parametrize(
+    ("mode", "per_item"), [("step", lambda n: n > 1), ("item", lambda n: n == 1)]
+)
+def test_checkpoint_modes(demo_store_path: Path, tmp_path: Path, mode: str, per_item: Any) -> None:
+    """step: a checkpoint after every node; item: only each finished item's final state."""
+    out = tmp_path / "run"
+    runner, _ = make_runner(
+        demo_store_path,
+        out,
+        RunConfig(n=3, max_concurrency=2, checkpoint=mode),  # type: ignore[arg-type]
+    )
+    assert go(runner).accepted == 3
+    with sqlite3.connect(out / "checkpoints.sqlite") as db:
+        counts = db.execute("SELECT COUNT(*) FROM checkpoints GROUP BY thread_id").fetchall()
+    assert len(counts) == 3 and all(per_item(n) for (n,) in counts), counts
 
 
 def test_label_quotas_are_met_exactly(demo_store_path: Path, tmp_path: Path) -> None:

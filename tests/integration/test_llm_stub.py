@@ -194,3 +194,21 @@ def test_local_gemma_gguf_produces_schema_valid_json() -> None:
     assert result.parsed is not None, (result.error, result.raw)
     assert result.usage.output_tokens > 0 and result.usage.calls == 1
     assert Triage.model_validate(json.loads(result.raw)) == result.parsed
+
+
+def test_messages_reach_the_wire_unchanged_on_both_body_paths() -> None:
+    """Plain-text messages travel as raw body, content parts through the SDK; the server
+    sees the same JSON either way."""
+    parts = HumanMessage(content=[{"type": "text", "text": "Classify: no fever."}])
+    with StubServer(schema_echo_responder) as server:
+        llm = structured(server)
+        asyncio.run(llm.ainvoke(MESSAGES, Finding))
+        asyncio.run(llm.ainvoke([MESSAGES[0], parts], Finding))
+        plain, with_parts = (r.body for r in server.received)
+    assert plain["messages"] == [
+        {"role": "system", "content": "You are a careful clinician."},
+        {"role": "user", "content": "Classify: no fever."},
+    ]
+    assert with_parts["messages"][1]["content"] == [{"type": "text", "text": "Classify: no fever."}]
+    assert plain["response_format"] == with_parts["response_format"]
+    assert plain["response_format"]["json_schema"]["schema"] == Finding.model_json_schema()

@@ -1,24 +1,68 @@
-"""Graph factories named in ``langgraph.json`` for ``langgraph dev`` / LangGraph server.
+"""Graph builders for host apps and the factories named in ``langgraph.json``.
 
-Importing this module builds nothing; the server calls the factory, which reads settings
-from the environment (``CLINSYNTH_*``) and the run from ``configurable.run``.
+Importing this module builds nothing and touches no network. The ``langgraph dev`` /
+LangGraph server factories read settings from the environment (``CLINSYNTH_*``) and, from
+``configurable``, the run (``run``) and the chat's data directory (``data_dir``); the server
+supplies its own checkpointer.
 """
 
 from __future__ import annotations
 
+import random
+import time
+from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from clinsynth.config import RunConfig, Settings
+from clinsynth.schemas import ItemState
 
 
-def generation_graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The per-item generation graph; the server supplies its own checkpointer."""
+def build_generation_graph(
+    settings: Settings | None = None,
+    run: RunConfig | dict[str, Any] | None = None,
+    **deps_options: Any,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The per-item generation graph (retriever → … → accept/reject) built from settings.
+
+    Add it to another LangGraph app as a node (a subgraph over :class:`ItemState`) or invoke
+    it directly with :func:`item_input`. ``deps_options`` go to ``build_deps`` (``endpoints``,
+    ``store_path``, ``embedder``, ``recipe`` …). Compiled without a checkpointer: as a
+    subgraph it uses its parent's.
+    """
     from clinsynth.graphs.factory import build_deps
     from clinsynth.graphs.generation import build_item_graph
 
-    run = RunConfig.model_validate((config.get("configurable") or {}).get("run") or {})
-    deps, _ = build_deps(Settings(), run)
+    run_cfg = run if isinstance(run, RunConfig) else RunConfig.model_validate(run or {})
+    deps, _ = build_deps(settings or Settings(), run_cfg, **deps_options)
     return build_item_graph(deps)
+
+
+def item_input(run: RunConfig | dict[str, Any], index: int) -> ItemState:
+    """The input state of item ``index`` of ``run`` (the same task the batch runner makes)."""
+    from clinsynth.graphs.generation import initial_state
+    from clinsynth.recipes import get_recipe
+
+    cfg = run if isinstance(run, RunConfig) else RunConfig.model_validate(run)
+    recipe = get_recipe(cfg.recipe, cfg.recipe_options)
+    task = recipe.make_task(index, cfg, random.Random(f"{cfg.seed}:{index}"))
+    return initial_state(task, cfg.max_attempts, time.time())
+
+
+def generation_graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """``langgraph.json`` factory: the per-item generation graph for ``configurable.run``."""
+    run = (config.get("configurable") or {}).get("run") or {}
+    return build_generation_graph(Settings(), run)
+
+
+def chat_graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """``langgraph.json`` factory: the chat agent (threads are kept by the server)."""
+    from clinsynth.graphs.chat import build_chat_graph, chat_model
+    from clinsynth.tools.host import DEFAULT_DATA_DIR, ClinsynthToolkit
+
+    data_dir = (config.get("configurable") or {}).get("data_dir") or DEFAULT_DATA_DIR
+    settings = Settings()
+    toolkit = ClinsynthToolkit(settings, data_dir=Path(data_dir))
+    return build_chat_graph(chat_model(settings), toolkit)

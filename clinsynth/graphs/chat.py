@@ -1,0 +1,404 @@
+"""The chat agent: a tool-calling LangGraph graph with thread memory over the clinsynth core.
+
+``agent`` (a chat model with tools bound) ⇄ ``tools`` (a ``ToolNode``). The tools retrieve,
+generate through the critic loop and export; besides the messages, the graph state keeps
+the session's topic, difficulty target, the last batch's *measured* difficulty and its run
+directories, so "make them harder" escalates above what the critic measured last time and
+"more about dosing" narrows the topic. With a checkpointer (SQLite, see :func:`open_chat`)
+a conversation continues across restarts under the same thread id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode, ToolRuntime, tools_condition
+from langgraph.types import Command
+from pydantic import BaseModel, Field, field_validator
+
+from clinsynth.config import ConfigError, EndpointSettings, Settings
+from clinsynth.evaluators.difficulty import DIFFICULTY_BANDS, parse_band
+from clinsynth.tools.host import (
+    ClinsynthToolkit,
+    GenerateArgs,
+    GenerateResult,
+    SearchArgs,
+    ToolError,
+    check_difficulty,
+)
+
+CHAT_PROMPT_VERSION = "chat-v1"
+
+CHAT_SYSTEM = (
+    "You help clinicians and ML engineers build synthetic clinical training data. Use the "
+    "tools: search_corpus to look at the source passages, generate_items to make items "
+    "through the generation graph (every item is checked by a critic that measures it), "
+    "save_items to export the session's items. When the user asks for harder items, call "
+    "generate_items with harder=true; to narrow the subject (for example 'more about "
+    "dosing'), pass focus. After generating, list the accepted items and explain why they "
+    "are hard using their measured scores (difficulty: 0 easy … 1 hard; lexical_overlap: "
+    "share of the question's words copied from the passage). Never invent items or scores."
+)
+
+SESSION_BLOCK = (
+    "\n\nSession so far: topic: {topic}; difficulty target: {target}; measured difficulty "
+    "of the last batch: {measured}; batches generated: {batches}."
+)
+
+ESCALATION_STEP = 0.1
+"""How far above the last measured difficulty "harder" puts the new minimum."""
+MAX_TARGET_MIN = 0.95
+"""The highest minimum difficulty an escalation asks for."""
+
+
+class ChatState(MessagesState):
+    """Messages plus what the session has learnt (all plain data, checkpointed per thread)."""
+
+    topic: str | None
+    difficulty_target: str | None
+    last_difficulty: float | None
+    runs: list[str]
+
+
+def system_prompt(state: ChatState | dict[str, Any]) -> str:
+    """The system message: the fixed instructions and the session's status."""
+    measured = state.get("last_difficulty")
+    return CHAT_SYSTEM + SESSION_BLOCK.format(
+        topic=state.get("topic") or "none yet",
+        target=state.get("difficulty_target") or "none yet",
+        measured="none yet" if measured is None else f"{measured:.2f}",
+        batches=len(state.get("runs") or []),
+    )
+
+
+def escalate(last_measured: float | None, current_target: str | None) -> str:
+    """A difficulty target whose minimum lies above the last measured difficulty.
+
+    Without a measurement it steps above the current target's minimum (default: "hard").
+    The minimum is capped at :data:`MAX_TARGET_MIN`.
+    """
+    if last_measured is None:
+        band = parse_band(current_target) or DIFFICULTY_BANDS["hard"]
+        last_measured = band[0]
+    low = min(round(last_measured + ESCALATION_STEP, 2), MAX_TARGET_MIN)
+    return f"{low:.2f}-1.0"
+
+
+def narrow(topic: str | None, focus: str | None) -> str | None:
+    """The session topic narrowed to ``focus`` ("anticoagulation …: dosing")."""
+    if not focus:
+        return topic
+    return f"{topic}: {focus}" if topic else focus
+
+
+class GenerateRequest(BaseModel):
+    """What the chat model may ask of ``generate_items`` (extra keys: the injected runtime)."""
+
+    topic: str | None = Field(
+        default=None, description="a new topic; omit to keep the session's topic"
+    )
+    focus: str | None = Field(
+        default=None, description="narrow the session's topic to this aspect, e.g. 'dosing'"
+    )
+    n: int = Field(default=5, ge=1, le=50, description="accepted items wanted")
+    difficulty: str | None = Field(
+        default=None,
+        description="easy, medium, hard, a minimum like 0.7, or lo-hi; omit to keep the "
+        "session's target",
+    )
+    harder: bool = Field(
+        default=False,
+        description="make the items harder than the difficulty measured on the last batch",
+    )
+
+    @field_validator("difficulty")
+    @classmethod
+    def _known_band(cls, value: str | None) -> str | None:
+        return check_difficulty(value)
+
+
+class SaveRequest(BaseModel):
+    """What the chat model may ask of ``save_items``."""
+
+    path: str | None = Field(
+        default=None, description="where to write (default: the data dir's exports folder)"
+    )
+    format: Literal["jsonl", "datasets", "both"] = Field(
+        default="jsonl", description="JSONL item records and/or a Hugging Face `datasets` folder"
+    )
+    scope: Literal["all", "last"] = Field(
+        default="all", description="every batch of this conversation, or only the last one"
+    )
+
+
+class ChatItem(BaseModel):
+    """An accepted item as the chat model sees it (no passage text, to keep context small)."""
+
+    id: str
+    question: str | None
+    answer: str | None
+    difficulty: float | None
+    scores: dict[str, float]
+    attempts: int
+
+
+class ChatGeneration(BaseModel):
+    """The ``generate_items`` tool result in the chat."""
+
+    topic: str | None
+    difficulty_target: str | None
+    previous_measured_difficulty: float | None
+    accepted: int
+    rejected: int
+    stop_reason: str
+    measured_difficulty: dict[str, float | int] | None
+    items: list[ChatItem]
+
+
+def _thread_dir(toolkit: ClinsynthToolkit, config: RunnableConfig) -> Path:
+    thread = str((config.get("configurable") or {}).get("thread_id") or "default")
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in thread)[:80] or "default"
+    return toolkit.data_dir / "chat" / safe
+
+
+def _chat_view(result: GenerateResult, previous: float | None) -> ChatGeneration:
+    items = [
+        ChatItem(
+            id=i.id,
+            question=i.item.get("question"),
+            answer=i.item.get("answer"),
+            difficulty=i.difficulty,
+            scores={k: round(v, 4) for k, v in i.scores.items()},
+            attempts=i.attempts,
+        )
+        for i in result.items
+    ]
+    stats = result.measured_difficulty
+    return ChatGeneration(
+        topic=result.topic,
+        difficulty_target=result.difficulty_target,
+        previous_measured_difficulty=previous,
+        accepted=result.accepted,
+        rejected=result.rejected,
+        stop_reason=result.stop_reason,
+        measured_difficulty=stats.model_dump() if stats else None,
+        items=items,
+    )
+
+
+def chat_tools(toolkit: ClinsynthToolkit) -> list[BaseTool]:
+    """The chat agent's tools; ``generate_items`` and ``save_items`` read and update state."""
+
+    def search_corpus(query: str, k: int = 4, collection: str = "corpus") -> str:
+        try:
+            result = toolkit.search(SearchArgs(query=query, k=k, collection=collection))
+        except ToolError as exc:
+            return f"error: {exc}"
+        for p in result.passages:
+            p.text = p.text[:400]
+        return result.model_dump_json()
+
+    async def generate_items(runtime: ToolRuntime, **kwargs: Any) -> Command[Any]:
+        req = GenerateRequest(**kwargs)
+        state = runtime.state
+        topic = narrow(req.topic or state.get("topic"), req.focus)
+        previous = state.get("last_difficulty")
+        target: str | None
+        if req.harder:
+            target = escalate(previous, state.get("difficulty_target"))
+        else:
+            target = req.difficulty or state.get("difficulty_target")
+        runs = list(state.get("runs") or [])
+        out_dir = _thread_dir(toolkit, runtime.config) / f"batch-{len(runs):03d}"
+        writer = runtime.stream_writer
+
+        def progress(p: Any) -> None:
+            writer({"progress": {"accepted": p.accepted, "rejected": p.rejected, "target": req.n}})
+
+        args = GenerateArgs.model_validate(
+            {
+                "topic": topic,
+                "n": req.n,
+                "difficulty": target,
+                "seed": len(runs),
+                "out_dir": str(out_dir),
+            }
+        )
+        try:
+            result = await toolkit.generate(args, progress=progress, avoid=[Path(r) for r in runs])
+        except ToolError as exc:
+            return Command(update={"messages": [_error(runtime, exc)]})
+        view = _chat_view(result, previous)
+        update: dict[str, Any] = {
+            "messages": [ToolMessage(view.model_dump_json(), tool_call_id=runtime.tool_call_id)],
+            "topic": topic,
+            "difficulty_target": target,
+            "runs": [*runs, result.run_dir],
+        }
+        if result.measured_difficulty is not None:
+            update["last_difficulty"] = result.measured_difficulty.mean
+        return Command(update=update)
+
+    def save_items(runtime: ToolRuntime, **kwargs: Any) -> Command[Any]:
+        req = SaveRequest(**kwargs)
+        runs = list(runtime.state.get("runs") or [])
+        if req.scope == "last":
+            runs = runs[-1:]
+        try:
+            saved = export_runs(
+                [Path(r) for r in runs],
+                Path(req.path) if req.path else _thread_dir(toolkit, runtime.config) / "export",
+                req.format,
+            )
+        except ToolError as exc:
+            return Command(update={"messages": [_error(runtime, exc)]})
+        message = ToolMessage(json.dumps(saved), tool_call_id=runtime.tool_call_id)
+        return Command(update={"messages": [message]})
+
+    return [
+        StructuredTool.from_function(
+            func=search_corpus,
+            name="search_corpus",
+            description="Search the ingested clinical corpus; returns the closest passages.",
+            args_schema=SearchArgs,
+        ),
+        StructuredTool.from_function(
+            coroutine=generate_items,
+            name="generate_items",
+            description=(
+                "Generate items through the critic loop on the session's topic; returns the "
+                "accepted items with their measured scores."
+            ),
+            args_schema=GenerateRequest,
+        ),
+        StructuredTool.from_function(
+            func=save_items,
+            name="save_items",
+            description="Export the conversation's accepted items (JSONL and/or datasets).",
+            args_schema=SaveRequest,
+        ),
+    ]
+
+
+def _error(runtime: ToolRuntime, exc: Exception) -> ToolMessage:
+    return ToolMessage(f"error: {exc}", tool_call_id=runtime.tool_call_id, status="error")
+
+
+def export_runs(run_dirs: list[Path], target: Path, fmt: str) -> dict[str, Any]:
+    """Write the accepted items of ``run_dirs`` as JSONL item records and/or a ``datasets``
+    folder at ``target`` (a ``.jsonl`` path or a folder). Returns what was written."""
+    from clinsynth.tools.io import RunFiles, read_records
+
+    records = [rec for d in run_dirs for rec in read_records(RunFiles(d).accepted)]
+    if not records:
+        raise ToolError("nothing to save yet: no accepted items in this conversation")
+    folder = target.parent if target.suffix == ".jsonl" else target
+    folder.mkdir(parents=True, exist_ok=True)
+    saved: dict[str, Any] = {"items": len(records)}
+    if fmt in ("jsonl", "both"):
+        path = target if target.suffix == ".jsonl" else folder / "items.jsonl"
+        with path.open("w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(rec.model_dump_json() + "\n")
+        saved["jsonl"] = str(path)
+    if fmt in ("datasets", "both"):
+        try:
+            from datasets import Dataset
+        except ImportError as exc:
+            raise ToolError("saving as datasets needs: pip install 'clinsynth[train]'") from exc
+        rows = [
+            {
+                "id": rec.id,
+                **(rec.item or {}),
+                "topic": rec.task.topic,
+                "difficulty_target": rec.task.difficulty,
+                "critic_scores": json.dumps(rec.provenance.critic_scores),
+                "source_ids": rec.provenance.source_ids,
+            }
+            for rec in records
+        ]
+        path = folder / "dataset"
+        Dataset.from_list(rows).save_to_disk(str(path))
+        saved["datasets"] = str(path)
+    return saved
+
+
+def build_chat_graph(
+    model: BaseChatModel,
+    toolkit: ClinsynthToolkit,
+    *,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the chat agent; ``model`` must support tool calling (``bind_tools``)."""
+    tools = chat_tools(toolkit)
+    bound = model.bind_tools(tools)
+
+    async def agent(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
+        messages = [SystemMessage(system_prompt(state)), *state["messages"]]
+        reply = await bound.ainvoke(messages, config)
+        assert isinstance(reply, AIMessage)
+        return {"messages": [reply]}
+
+    g: StateGraph[Any] = StateGraph(ChatState)
+    g.add_node("agent", agent)
+    g.add_node("tools", ToolNode(tools))
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", tools_condition)
+    g.add_edge("tools", "agent")
+    return g.compile(checkpointer=checkpointer, name="clinsynth-chat")
+
+
+def chat_model(
+    settings: Settings, endpoints: dict[str, EndpointSettings] | None = None
+) -> BaseChatModel:
+    """The chat agent's model: the generator endpoint, which must be OpenAI-compatible (the
+    in-process local model has no tool calling). Builds a client only; no network."""
+    from clinsynth.graphs.factory import endpoint_config
+    from clinsynth.llm import build_chat_model
+
+    ep = (endpoints or settings.endpoints())["generator"]
+    if ep.provider != "openai":
+        raise ConfigError(
+            "the chat agent needs a tool-calling model at an OpenAI-compatible endpoint; "
+            "set CLINSYNTH_BASE_URL (and CLINSYNTH_MODEL)"
+        )
+    return build_chat_model(endpoint_config(ep))
+
+
+@asynccontextmanager
+async def open_chat(
+    toolkit: ClinsynthToolkit, model: BaseChatModel | None = None
+) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    """The chat graph with its SQLite thread memory at ``<data_dir>/chat.sqlite``."""
+    from clinsynth.memory.checkpoint import open_checkpointer
+
+    model = model or chat_model(toolkit.settings, toolkit.endpoints)
+    async with open_checkpointer(toolkit.data_dir / "chat.sqlite") as saver:
+        yield build_chat_graph(model, toolkit, checkpointer=saver)
+
+
+__all__ = [
+    "CHAT_PROMPT_VERSION",
+    "ChatState",
+    "GenerateRequest",
+    "SaveRequest",
+    "build_chat_graph",
+    "chat_model",
+    "chat_tools",
+    "escalate",
+    "export_runs",
+    "narrow",
+    "open_chat",
+    "system_prompt",
+]

@@ -273,3 +273,35 @@ def cross_val_proba(
         result = train_classifier([(texts[i], labels[i]) for i in train_idx], None, fold_cfg)
         out[held_idx] = result.classifier.predict_proba([texts[i] for i in held_idx])
     return out
+
+
+def score_embedding_head(
+    x_train: np.ndarray,
+    y_train: Sequence[Label],
+    x_eval: np.ndarray,
+    y_eval: Sequence[Label],
+    labels: Sequence[Label] | None = None,
+    *,
+    seed: int = 0,
+    c: float = 1.0,
+) -> dict[str, Any]:
+    """Fit a logistic-regression head on frozen features (e.g. sentence embeddings) and score
+    it on ``x_eval`` with :func:`classification_scores` (accuracy, macro-F1, ...).
+
+    The CPU-cheap counterpart of :func:`train_classifier` for label-noise and augmentation
+    studies where fine-tuning a transformer per condition does not fit the budget.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    order = list(labels) if labels is not None else sorted(set(y_train), key=str)
+    unknown = {y for y in list(y_train) + list(y_eval) if y not in order}
+    if unknown:
+        raise DatasetError(f"labels not in the label order: {sorted(map(str, unknown))}")
+    if len(set(y_train)) < 2:
+        raise DatasetError("need at least two classes in the training labels")
+    index = {lab: i for i, lab in enumerate(order)}
+    model = LogisticRegression(max_iter=2000, C=c, random_state=seed)
+    model.fit(np.asarray(x_train), [index[y] for y in y_train])
+    proba = np.zeros((len(y_eval), len(order)))
+    proba[:, model.classes_] = model.predict_proba(np.asarray(x_eval))
+    return classification_scores(list(y_eval), proba, order)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import string
 import unicodedata
+from collections import Counter
 
 from clinsynth.evaluators.text import normalize
 from clinsynth.schemas import CheckResult
@@ -100,6 +103,27 @@ def locate_answer(answer: str, context: str) -> tuple[int, int] | None:
 def is_unanswerable(answer: str) -> bool:
     """True for the unanswerable label and its common spellings ("N/A", "cannot be answered")."""
     return _folded(normalize(answer))[0] in _UNANSWERABLE_FORMS
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def _answer_tokens(text: str) -> list[str]:
+    """SQuAD answer normalisation: lower case, no punctuation or articles, split on spaces."""
+    folded = "".join(c for c in text.lower() if c not in string.punctuation)
+    return _ARTICLES.sub(" ", folded).split()
+
+
+def answer_f1(prediction: str, gold: str) -> float:
+    """SQuAD token F1 between two answer strings (1.0 when both normalise to nothing)."""
+    pred, ref = _answer_tokens(prediction), _answer_tokens(gold)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
 
 
 def answer_validity_check(answer: str, context: str) -> CheckResult:

@@ -3,8 +3,9 @@
 Two scorers share one protocol:
 - ``LexicalDifficulty``: a model-free proxy — how little the question shares with the
   sentence that holds the answer (questions that echo that sentence are the easiest kind);
-- a reader-based scorer (a fine-tuned extractive QA model answers the question; confident
-  correct answers are easy) plugs in through the same protocol.
+- ``ReaderDifficulty``: an extractive QA reader (fine-tuned on real data, or any QA model
+  behind the ``QAReaderLike`` protocol) answers the question; confident correct answers are
+  easy: difficulty = 1 − correctness × confidence.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from clinsynth.evaluators.answer import is_unanswerable, locate_answer
+from clinsynth.evaluators.answer import answer_f1, is_unanswerable, locate_answer
 from clinsynth.evaluators.overlap import lexical_overlap
 from clinsynth.schemas import CheckResult
 
@@ -31,6 +32,7 @@ class DifficultyScore(BaseModel):
     difficulty: float = Field(ge=0, le=1)
     scorer: str
     details: dict[str, float | str | bool | None] = Field(default_factory=dict)
+    note: str | None = Field(default=None, description="what the measurement saw, for feedback")
 
 
 class DifficultyScorer(Protocol):
@@ -39,6 +41,20 @@ class DifficultyScorer(Protocol):
     name: str
 
     def score(self, question: str, context: str, answer: str) -> DifficultyScore: ...
+
+
+class ReaderAnswer(BaseModel):
+    """A reader's answer to one question: its best span, or an abstention, and a confidence."""
+
+    text: str | None = Field(description="best span; None when the reader found none")
+    abstained: bool = Field(description="the reader says the question is unanswerable")
+    confidence: float = Field(ge=0, le=1, description="confidence in the decision it made")
+
+
+class QAReaderLike(Protocol):
+    """Anything that answers a question from a context (e.g. a fine-tuned extractive reader)."""
+
+    def answer(self, question: str, context: str) -> ReaderAnswer: ...
 
 
 def parse_band(difficulty: str | float | None) -> tuple[float, float] | None:
@@ -63,7 +79,7 @@ def parse_band(difficulty: str | float | None) -> tuple[float, float] | None:
     return (lo, hi)
 
 
-def _answer_sentence(context: str, start: int, end: int) -> str:
+def answer_sentence(context: str, start: int, end: int) -> str:
     """The sentence(s) of ``context`` that contain the span [start, end)."""
     marks = (". ", "\n", "? ", "! ")
     left = max(context.rfind(mark, 0, start) for mark in marks)
@@ -90,7 +106,7 @@ class LexicalDifficulty:
                 details={"unanswerable": True, "overlap_with_context": round(overlap, 4)},
             )
         span = locate_answer(answer, context)
-        sentence = _answer_sentence(context, *span) if span else context
+        sentence = answer_sentence(context, *span) if span else context
         overlap = lexical_overlap(question, sentence)
         return DifficultyScore(
             difficulty=round(1.0 - overlap, 4),
@@ -99,22 +115,64 @@ class LexicalDifficulty:
         )
 
 
+class ReaderDifficulty:
+    """Difficulty measured by a reader: 1 − correctness × confidence.
+
+    Correctness is the SQuAD token F1 of the reader's span against the item's answer (for an
+    unanswerable item: 1 if the reader abstains, else 0); confidence is the reader's own, in
+    the decision it made. A confident correct answer is easy (near 0); a wrong one is hard (1).
+    """
+
+    name = "reader"
+
+    def __init__(self, reader: QAReaderLike, *, correct_f1: float = 0.5) -> None:
+        self.reader = reader
+        self.correct_f1 = correct_f1
+
+    def score(self, question: str, context: str, answer: str) -> DifficultyScore:
+        got = self.reader.answer(question, context)
+        unanswerable = is_unanswerable(answer)
+        if unanswerable:
+            correctness = 1.0 if got.abstained else 0.0
+        else:
+            correctness = 0.0 if got.abstained else answer_f1(got.text or "", answer)
+        said = "unanswerable" if got.abstained else repr(got.text or "")
+        right = "correctly" if correctness >= self.correct_f1 else "wrongly"
+        return DifficultyScore(
+            difficulty=round(1.0 - correctness * got.confidence, 4),
+            scorer=self.name,
+            details={
+                "unanswerable": unanswerable,
+                "reader_answer": None if got.abstained else got.text,
+                "reader_abstained": got.abstained,
+                "reader_confidence": round(got.confidence, 4),
+                "reader_f1": round(correctness, 4),
+            },
+            note=f"a trained reader {right} answered {said} with confidence {got.confidence:.2f}",
+        )
+
+
 def difficulty_check(measured: DifficultyScore, band: tuple[float, float]) -> CheckResult:
-    """Pass when the measured difficulty lies in ``band``; too easy/hard items go back."""
+    """Pass when the measured difficulty lies in ``band``; too easy/hard items go back.
+
+    The reason carries the scorer's note (e.g. what the reader answered), so feedback to the
+    generator is concrete.
+    """
     lo, hi = band
     value = measured.difficulty
     passed = lo <= value <= hi
+    note = f"; {measured.note}" if measured.note else ""
     if passed:
-        reason = f"difficulty {value:.2f} within [{lo:.2f}, {hi:.2f}] ({measured.scorer})"
+        reason = f"difficulty {value:.2f} within [{lo:.2f}, {hi:.2f}] ({measured.scorer}{note})"
     elif value < lo:
         reason = (
-            f"too easy: difficulty {value:.2f} below {lo:.2f} ({measured.scorer}); make the "
+            f"too easy: difficulty {value:.2f} below {lo:.2f} ({measured.scorer}{note}); make the "
             "question require inference across sentences and avoid the wording of the sentence "
             "that holds the answer"
         )
     else:
         reason = (
-            f"too hard: difficulty {value:.2f} above {hi:.2f} ({measured.scorer}); make the "
+            f"too hard: difficulty {value:.2f} above {hi:.2f} ({measured.scorer}{note}); make the "
             "question more direct"
         )
     return CheckResult(

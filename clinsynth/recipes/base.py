@@ -57,6 +57,12 @@ class Recipe(ABC):
     reasoning_model: ClassVar[type[BaseModel] | None] = None
     options_model: ClassVar[type[RecipeOptions]] = RecipeOptions
     default_temperature: ClassVar[float] = 0.7
+    refine_model: ClassVar[type[BaseModel] | None] = None
+    """Schema of the optional refinement call made after a draft parses (None: no such step)."""
+    refine_role: ClassVar[str] = "refiner"
+    """LLM role of the refinement call; an unconfigured role falls back to the default model."""
+    refine_temperature: ClassVar[float | None] = 0.0
+    """Sampling temperature of the refinement call (None: the endpoint's default)."""
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         try:
@@ -115,6 +121,19 @@ class Recipe(ABC):
     def finalize(self, task: Task, draft: BaseModel, chunks: list[SourceChunk]) -> dict[str, Any]:
         """Turn the generator's structured output into the stored item."""
         return draft.model_dump(mode="json")
+
+    def refine_messages(
+        self, task: Task, chunks: list[SourceChunk], item: dict[str, Any]
+    ) -> list[BaseMessage] | None:
+        """Messages for a second structured call on a finalized draft (e.g. answer distillation
+        against the document), or None to skip it; default: no refinement."""
+        return None
+
+    def apply_refinement(
+        self, task: Task, chunks: list[SourceChunk], item: dict[str, Any], refined: BaseModel
+    ) -> dict[str, Any]:
+        """Merge the refinement call's parsed output into the item; default: unchanged."""
+        return item
 
     @abstractmethod
     def checks(

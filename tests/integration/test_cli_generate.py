@@ -104,13 +104,13 @@ def test_accept_path(stub: StubServer, demo_store_path: Path, tmp_path: Path) ->
     assert len(accepted) == 4 and rejected == []
     for rec in accepted:
         item, prov = rec["item"], rec["provenance"]
-        assert prov["recipe"] == "qa" and prov["prompt_version"] == "qa-v1"
+        assert prov["recipe"] == "qa" and prov["prompt_version"] == "qa-v2"
         assert prov["model"] == "stub-model" and prov["attempts"] == 1
         assert prov["source_ids"] and prov["source_ids"][0] == item["context_id"]
         assert {"lexical_overlap", "answer_validity", "privacy", "near_duplicate"} <= set(
             prov["critic_scores"]
         )
-        assert prov["usage"]["calls"] == 2 and prov["usage"]["input_tokens"] > 0
+        assert prov["usage"]["calls"] == 3 and prov["usage"]["input_tokens"] > 0
         if item["answerable"]:
             assert item["context"][item["answer_start"] : item["answer_end"]] == item["answer"]
     manifest = json.loads((out / "manifest.json").read_text())

@@ -9,6 +9,10 @@ works under concurrency and across process restarts. Scenarios:
 - ``reject``: always copies the document, so it is rejected after ``max_attempts``;
 - ``malformed``: broken JSON first, then a good item;
 - ``mixed``: the scenario is chosen from a hash of the document.
+
+Answers come from the separate distillation call (schema ``QAAnswer``): an exact quote, the
+unlocatable answer of the ``relabel`` scenario, or "unanswerable" for questions the generator
+wrote as unanswerable (they end with ``UNANSWERABLE_MARK``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import re
 from typing import Any
 
 SCENARIOS = ("accept", "revise", "relabel", "reject", "malformed")
+UNANSWERABLE_MARK = " according to the missing records?"
+UNLOCATED_ANSWER = "a finding that this record never mentions"
 
 # Words unlikely to occur in clinical notes: they keep questions low-overlap and distinct.
 _RARE = (
@@ -58,6 +64,8 @@ def schema_name(request: dict[str, Any]) -> str:
     if tools:
         return str(tools[0]["function"]["name"])
     text = "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
+    if "Question to answer from the document:" in text:
+        return "QAAnswer"
     return "QADraft" if "Write one question" in text else "ClinicalSummary"
 
 
@@ -110,10 +118,24 @@ def exact_quote(document: str) -> str:
     return sentence[:160].strip()
 
 
+def distilled_answer(text: str, mode: str) -> str:
+    """The distiller's answer for the question in ``text`` (a distillation request)."""
+    document = _document(text)
+    match = re.search(r"Question to answer from the document: (.*)", text)
+    question = match.group(1).strip() if match else ""
+    if question.endswith(UNANSWERABLE_MARK.strip()):
+        return "unanswerable"
+    if scenario_for(document, mode) == "relabel":
+        return UNLOCATED_ANSWER
+    return exact_quote(document)
+
+
 def qa_reply(request: dict[str, Any], mode: str = "accept") -> str:
     """The JSON content the scripted model returns for one request."""
     text = _user_text(request)
     document = _document(text)
+    if schema_name(request) == "QAAnswer":
+        return json.dumps({"answer": distilled_answer(text, mode)})
     if schema_name(request) == "ClinicalSummary":
         first = exact_quote(document)
         return json.dumps(
@@ -129,13 +151,14 @@ def qa_reply(request: dict[str, Any], mode: str = "accept") -> str:
     scenario = scenario_for(document, mode)
     revised = "<feedback>" in text
     answer = exact_quote(document)
-    if "NOT answerable" in text:
-        answer = "unanswerable"
     question = good_question(document)
     if scenario == "reject" or (scenario == "revise" and not revised):
         question = copied_question(document)
+    if "NOT answerable" in text:
+        answer = "unanswerable"
+        question = question.rstrip("?") + UNANSWERABLE_MARK
     if scenario == "relabel":
-        answer = "a finding that this record never mentions"
+        answer = UNLOCATED_ANSWER
     if scenario == "malformed" and not revised:
         return '{"question": "Which finding matters most here?", "answer": '
     return json.dumps({"question": question, "answer": answer})

@@ -88,7 +88,7 @@ def make_runner(
     meter = UsageMeter()
     llm = StructuredLLM(model, name="scripted", method="json_schema", meter=meter, limits=limits)
     emb = HashingEmbedder()
-    options = {"near_duplicate_threshold": 1.0, **run.recipe_options}
+    options = {"near_duplicate_threshold": 1.0, "distill_answers": False, **run.recipe_options}
     deps = Deps(
         llm=LLMRouter({"generator": llm}, default="generator"),
         store=VectorStore(store, emb, collection="corpus"),

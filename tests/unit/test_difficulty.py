@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from clinsynth.evaluators.answer import answer_f1
 from clinsynth.evaluators.difficulty import (
     DifficultyScore,
     LexicalDifficulty,
+    ReaderAnswer,
+    ReaderDifficulty,
     difficulty_check,
     parse_band,
 )
@@ -74,3 +77,56 @@ def test_band_check_hard(value: float, passed: bool, word: str) -> None:
 def test_band_check_too_hard() -> None:
     check = difficulty_check(DifficultyScore(difficulty=0.41, scorer="t"), (0.0, 0.4))
     assert not check.passed and "too hard" in check.reason
+
+
+class FixedReader:
+    def __init__(self, text: str | None, confidence: float, abstained: bool = False) -> None:
+        self.reply = ReaderAnswer(text=text, abstained=abstained, confidence=confidence)
+
+    def answer(self, question: str, context: str) -> ReaderAnswer:
+        return self.reply
+
+
+@pytest.mark.parametrize(
+    ("reader", "answer", "difficulty"),
+    [
+        (FixedReader("ejection fraction of 30 percent", 0.9), ANSWER, 0.1),  # confident, right
+        (FixedReader("ejection fraction of 30 percent", 0.2), ANSWER, 0.8),  # unsure, right
+        (FixedReader("Furosemide", 0.99), ANSWER, 1.0),  # confident, wrong
+        (FixedReader(None, 0.9, abstained=True), ANSWER, 1.0),  # abstains on answerable
+        (FixedReader(None, 0.7, abstained=True), "unanswerable", 0.3),  # right abstention
+        (FixedReader("Furosemide", 0.9), "unanswerable", 1.0),  # answers the unanswerable
+    ],
+)
+def test_reader_difficulty(reader: FixedReader, answer: str, difficulty: float) -> None:
+    score = ReaderDifficulty(reader).score("q?", CTX, answer)
+    assert score.difficulty == pytest.approx(difficulty)
+    assert score.scorer == "reader" and score.note and "confidence" in score.note
+
+
+@pytest.mark.parametrize(
+    ("value", "band", "passed", "word"),
+    [(0.1, (0.6, 1.0), False, "too easy"), (0.8, (0.6, 1.0), True, "within")],
+)
+def test_reader_band_feedback_is_concrete(
+    value: float, band: tuple[float, float], passed: bool, word: str
+) -> None:
+    reader = FixedReader("ejection fraction of 30 percent", 1 - value)
+    check = difficulty_check(ReaderDifficulty(reader).score("q?", CTX, ANSWER), band)
+    assert check.passed is passed and word in check.reason
+    assert "correctly answered 'ejection fraction of 30 percent'" in check.reason
+    assert check.details["reader_f1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "f1"),
+    [
+        ("The ejection fraction", "ejection fraction", 1.0),
+        ("30 percent", "an ejection fraction of 30 percent", 4 / 7),
+        ("furosemide", "digoxin", 0.0),
+        ("", "", 1.0),
+        ("a", "digoxin", 0.0),
+    ],
+)
+def test_answer_f1(pred: str, gold: str, f1: float) -> None:
+    assert answer_f1(pred, gold) == pytest.approx(f1, abs=1e-3)

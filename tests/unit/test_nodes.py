@@ -64,7 +64,7 @@ def make_deps(
         llm=LLMRouter({"generator": llm, "reasoner": llm}, default="generator"),
         store=VectorStore(store_path, emb, collection="corpus"),
         registry=AcceptedRegistry(emb),
-        recipe=get_recipe("qa", {"unanswerable_share": 0.0}),
+        recipe=get_recipe("qa", {"unanswerable_share": 0.0, "distill_answers": False}),
         run=run or RunConfig(n=1),
         cache=cache,
     )

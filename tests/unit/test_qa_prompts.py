@@ -49,3 +49,39 @@ def test_question_prompt_unanswerable_with_feedback() -> None:
 
 def test_prompt_version_is_set() -> None:
     assert re.fullmatch(r"qa-v\d+", prompts.PROMPT_VERSION)
+
+
+def test_distill_prompt_has_document_and_question_only() -> None:
+    system, user = prompts.distill_messages("DOC TEXT", "Which drug helped?")
+    text = str(user.content)
+    assert "<document>\nDOC TEXT\n</document>" in text
+    assert "Question to answer from the document: Which drug helped?" in text
+    assert "character for character" in str(system.content) and '"unanswerable"' in text
+    assert not re.search(r"\{[a-z_]+\}", text + str(system.content)), "unfilled template slot"
+
+
+def _render(variant: prompts.Variant) -> tuple[str, str]:
+    summary = '{"conditions": ["HF"]}' if prompts.uses_summary(variant) else None
+    system, user = prompts.question_messages(
+        "DOC TEXT",
+        summary,
+        answerable=True,
+        topic=None,
+        difficulty=None,
+        feedback=[],
+        avoid_overlap=prompts.avoids_overlap(variant),
+    )
+    return str(system.content), str(user.content)
+
+
+def test_the_four_variants_render_their_two_switches() -> None:
+    rendered = {v: _render(v) for v in prompts.VARIANTS}
+    for variant, (system, user) in rendered.items():
+        assert "DOC TEXT" in user and "exact quote" in user
+        has_summary = "Structured summary of the document" in user and '"conditions"' in user
+        assert has_summary is variant.startswith("summary"), variant
+        assert ("do not reuse the document's distinctive words" in system) is variant.endswith(
+            "no_overlap"
+        ), variant
+        assert not re.search(r"\{[a-z_]+\}", system + user), variant
+    assert len({system + user for system, user in rendered.values()}) == 4

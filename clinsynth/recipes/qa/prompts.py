@@ -1,10 +1,31 @@
-"""Versioned prompts of the ``qa`` recipe. Change PROMPT_VERSION whenever a template changes."""
+"""Versioned prompts of the ``qa`` recipe. Change PROMPT_VERSION whenever a template changes.
+
+Four prompt variants (the rows of arXiv 2412.04573's table) differ in two switches: whether the
+question is written from the schema summary (``summary``) and whether the model is asked not to
+reuse the document's words (``no_overlap``). Answers are distilled in a separate call.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-PROMPT_VERSION = "qa-v1"
+PROMPT_VERSION = "qa-v2"
+
+Variant = Literal["direct", "no_overlap", "summary", "summary+no_overlap"]
+VARIANTS: tuple[Variant, ...] = ("direct", "no_overlap", "summary", "summary+no_overlap")
+
+
+def uses_summary(variant: Variant) -> bool:
+    """Whether questions are written from the schema summary (the reasoner step runs)."""
+    return variant.startswith("summary")
+
+
+def avoids_overlap(variant: Variant) -> bool:
+    """Whether the prompt asks the model not to reuse the document's words."""
+    return variant.endswith("no_overlap")
+
 
 SUMMARY_SYSTEM = (
     "You are a clinical documentation specialist. Read the document and fill the summary "
@@ -19,17 +40,23 @@ SUMMARY_USER = (
 
 QUESTION_SYSTEM = (
     "You write hard reading-comprehension questions for training clinical question-answering "
-    "models. A good question needs the reader to connect facts, is answered by one exact "
-    "quote from the document, and is phrased in your own words: do not reuse the document's "
-    "distinctive words; use synonyms, lay terms or descriptions instead."
+    "models. A good question needs the reader to connect facts and is answered by one exact "
+    "quote from the document."
 )
 
+NO_OVERLAP_RULE = (
+    " Phrase it in your own words: do not reuse the document's distinctive words; use "
+    "synonyms, lay terms or descriptions instead."
+)
+
+SUMMARY_BLOCK = "Structured summary of the document:\n{summary}\n\n"
+
 QUESTION_USER = (
-    "Structured summary of the document:\n{summary}\n\n"
+    "{summary_block}"
     "<document>\n{document}\n</document>\n\n"
     "{focus}"
-    "Write one question about this patient. {answer_rule}\n"
-    "Return the question and the answer."
+    "Write one question about this patient{source}. {answer_rule}\n"
+    "Return the question and the answer you have in mind."
 )
 
 ANSWERABLE_RULE = (
@@ -45,6 +72,18 @@ FEEDBACK_BLOCK = (
     "{reasons}\nWrite a new question that fixes every one of them.\n</feedback>\n"
 )
 
+DISTILL_SYSTEM = (
+    "You answer questions strictly from one document. Reply with the shortest passage that "
+    "answers the question, copied character for character from the document (no paraphrase, "
+    'no added words). If the document does not answer the question, reply "unanswerable".'
+)
+
+DISTILL_USER = (
+    "<document>\n{document}\n</document>\n\n"
+    "Question to answer from the document: {question}\n\n"
+    'Return the exact quote, or "unanswerable".'
+)
+
 
 def summary_messages(document: str) -> list[BaseMessage]:
     """Messages for the schema-summary (reasoner) step."""
@@ -56,25 +95,36 @@ def summary_messages(document: str) -> list[BaseMessage]:
 
 def question_messages(
     document: str,
-    summary: str,
+    summary: str | None,
     *,
     answerable: bool,
     topic: str | None,
     difficulty: str | None,
     feedback: list[str],
+    avoid_overlap: bool = True,
 ) -> list[BaseMessage]:
-    """Messages for the question (generator) step."""
+    """Messages for the question (generator) step; ``summary`` None = from the raw document."""
     focus = ""
     if topic:
         focus += f"Focus on: {topic}.\n"
     if difficulty:
         focus += f"Target difficulty: {difficulty}.\n"
     user = QUESTION_USER.format(
-        summary=summary,
+        summary_block=SUMMARY_BLOCK.format(summary=summary) if summary is not None else "",
         document=document,
         focus=focus,
+        source=", working from the structured summary" if summary is not None else "",
         answer_rule=ANSWERABLE_RULE if answerable else UNANSWERABLE_RULE,
     )
     if feedback:
         user += FEEDBACK_BLOCK.format(reasons="\n".join(f"- {r}" for r in feedback))
-    return [SystemMessage(QUESTION_SYSTEM), HumanMessage(user)]
+    system = QUESTION_SYSTEM + (NO_OVERLAP_RULE if avoid_overlap else "")
+    return [SystemMessage(system), HumanMessage(user)]
+
+
+def distill_messages(document: str, question: str) -> list[BaseMessage]:
+    """Messages for the answer-distillation step: the document and the question only."""
+    return [
+        SystemMessage(DISTILL_SYSTEM),
+        HumanMessage(DISTILL_USER.format(document=document, question=question)),
+    ]

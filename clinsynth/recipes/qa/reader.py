@@ -1,0 +1,54 @@
+"""A fine-tuned extractive-QA reader (``tools/finetune/qa.Reader``) as the critic's reader.
+
+The model is loaded on first use, not when the recipe is built, and calls are serialised
+(the critic runs checks in worker threads).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clinsynth.evaluators.difficulty import ReaderAnswer
+
+if TYPE_CHECKING:
+    from clinsynth.tools.finetune import QAPrediction, Reader
+
+
+def confidence_of(prediction: QAPrediction) -> float:
+    """Confidence in the decision made: sigmoid of the best span's margin over the null score
+    (answering), or of the null score's margin over the span (abstaining)."""
+    if prediction.score is None:
+        return 1.0
+    margin = prediction.score - prediction.null_score
+    p_answer = 1.0 / (1.0 + math.exp(-max(min(margin, 50.0), -50.0)))
+    return 1.0 - p_answer if prediction.is_unanswerable else p_answer
+
+
+class TrainedReader:
+    """``QAReaderLike`` over a saved reader directory (or an already loaded ``Reader``)."""
+
+    def __init__(self, source: str | Path | Reader) -> None:
+        self._source = source
+        self._reader: Reader | None = None if isinstance(source, str | Path) else source
+        self._lock = threading.Lock()
+
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            from clinsynth.tools.finetune import Reader
+
+            assert isinstance(self._source, str | Path)
+            self._reader = Reader.load(self._source)
+        return self._reader
+
+    def answer(self, question: str, context: str) -> ReaderAnswer:
+        from clinsynth.tools.finetune import QAExample
+
+        with self._lock:
+            (pred,) = self.reader.predict([QAExample(id="q", question=question, context=context)])
+        return ReaderAnswer(
+            text=pred.text, abstained=pred.is_unanswerable, confidence=confidence_of(pred)
+        )

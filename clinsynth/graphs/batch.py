@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import random
 import time
 from collections import Counter
@@ -30,7 +31,7 @@ from pydantic import BaseModel, Field
 from clinsynth.agents.deps import Deps
 from clinsynth.config import ConfigError
 from clinsynth.graphs.generation import build_item_graph, initial_state, recursion_limit
-from clinsynth.llm import UsageMeter
+from clinsynth.llm import UsageMeter, current_item
 from clinsynth.memory.checkpoint import open_checkpointer
 from clinsynth.schemas import (
     Attempt,
@@ -50,6 +51,20 @@ StopReason = Literal[
 
 FATAL_ERRORS: tuple[type[BaseException], ...] = ()
 """Exception types that abort the run instead of rejecting one item (set by ``register_fatal``)."""
+
+
+def launch_target(remaining: int, accept_rate: float) -> int:
+    """Candidates to keep in flight for ``remaining`` more accepted items.
+
+    Enough that, at the acceptance rate seen so far, the items in flight reach the target
+    with ~98 % probability (normal approximation of the binomial). Launching exactly
+    ``remaining`` makes the end of a run replace each rejected item one after the other; at
+    an acceptance rate of 1 this is exactly ``remaining``, so a clean run spends nothing extra.
+    """
+    if remaining <= 0:
+        return 0
+    rate = min(max(accept_rate, 0.05), 1.0)
+    return math.ceil((remaining + 2 * math.sqrt(remaining * (1 - rate))) / rate - 1e-9)
 
 
 def register_fatal(*types: type[BaseException]) -> None:
@@ -263,6 +278,8 @@ class BatchRunner:
         base_usage = prior_usage
         meter_start = self.meter.total() if self.meter else Usage()
         quota_in_flight: Counter[str] = Counter()
+        # Graph outcomes so far (surplus included), for launch_target's acceptance rate.
+        outcomes = Counter(accepted=len(accepted), finished=len(accepted) + len(rejected))
         error: str | None = None
         stopped_by: StopReason | None = None
 
@@ -294,10 +311,14 @@ class BatchRunner:
                 return "cost budget"
             return None
 
+        def accept_rate() -> float:
+            return (outcomes["accepted"] + 1) / (outcomes["finished"] + 1)
+
         def next_quota_key() -> str | None:
             """The quota that most needs another item (None: all are full or in flight)."""
             needs = {
-                key: wanted - quota_accepted[key] - quota_in_flight[key]
+                key: launch_target(wanted - quota_accepted[key], accept_rate())
+                - quota_in_flight[key]
                 for key, wanted in cfg.quotas.items()
             }
             key = max(needs, key=lambda k: needs[k])
@@ -306,7 +327,7 @@ class BatchRunner:
         def new_task() -> Task | None:
             """The next task to start, or None when the target, a quota or a budget forbids."""
             nonlocal stopped_by, next_index
-            if error is not None or p.accepted + p.in_flight >= cfg.n:
+            if error is not None or p.in_flight >= launch_target(cfg.n - p.accepted, accept_rate()):
                 return None
             if p.started >= cfg.candidate_limit:
                 return None
@@ -347,6 +368,7 @@ class BatchRunner:
             durability: Any = "sync" if cfg.checkpoint == "step" else "exit"
 
             async def run_item(task: Task) -> ItemRecord:
+                current_item.set(task.id)  # this task's context only
                 config: Any = {"configurable": {"thread_id": task.id}, "recursion_limit": limit}
                 snapshot = await graph.aget_state(config)
                 if snapshot.values and not snapshot.next and snapshot.values.get("status"):
@@ -398,6 +420,11 @@ class BatchRunner:
                             error = error or str(exc)
                             continue
                         record = self._error_record(task, exc) if exc is not None else fut.result()
+                        if self.meter is not None:
+                            self.meter.pop_item(task.id)
+                        if exc is None:
+                            outcomes["finished"] += 1
+                            outcomes["accepted"] += record.status == "accepted"
                         if record.status == "accepted" and (why := surplus_reason(record)):
                             record = record.model_copy(
                                 update={"status": "rejected", "reasons": [why]}
@@ -416,6 +443,19 @@ class BatchRunner:
                         self._write_manifest(started_at, t0, None, None, resumed, live=True)
                         if self.on_progress:
                             self.on_progress(p)
+                    if p.accepted >= cfg.n and tasks:
+                        # Extra candidates launched against rejections are not needed now.
+                        for fut, task in list(tasks.items()):
+                            fut.cancel()
+                            record = self._surplus_record(task)
+                            if self.meter is not None:  # the calls it made before the cancel
+                                usage = self.meter.pop_item(task.id)
+                                record.provenance.usage = usage
+                                base_usage = base_usage + usage
+                            rejected.append(record)
+                        await asyncio.gather(*tasks, return_exceptions=True)
+                        tasks.clear()
+                        p.rejected, p.in_flight, p.usage = len(rejected), 0, base_usage
             finally:
                 unfinished = len(tasks)
                 for fut in tasks:
@@ -482,6 +522,15 @@ class BatchRunner:
 
     def _error_record(self, task: Task, exc: BaseException) -> ItemRecord:
         """A rejected record for an item whose graph raised (kept, never dropped)."""
+        return self._unfinished_record(task, f"error: {type(exc).__name__}: {exc}")
+
+    def _surplus_record(self, task: Task) -> ItemRecord:
+        """A rejected record for a candidate cancelled in flight once the target was met."""
+        return self._unfinished_record(
+            task, "surplus: cancelled in flight, the target was reached first"
+        )
+
+    def _unfinished_record(self, task: Task, reason: str) -> ItemRecord:
         provenance = Provenance(
             recipe=self.deps.recipe.name,
             model=self.deps.llm.describe().get("generator", "unknown"),
@@ -494,7 +543,7 @@ class BatchRunner:
             task=task,
             item=None,
             provenance=provenance,
-            reasons=[f"error: {type(exc).__name__}: {exc}"],
+            reasons=[reason],
         )
 
     def _write_manifest(

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError
 import clinsynth.graphs.factory  # noqa: F401  (registers the fatal endpoint errors)
 from clinsynth.agents.deps import Deps
 from clinsynth.config import RunConfig
-from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary
+from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary, launch_target
 from clinsynth.llm import LLMEndpointError, LLMRouter, StructuredLLM, UsageMeter
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
@@ -28,6 +28,7 @@ from clinsynth.memory.store import VectorStore
 from clinsynth.recipes import get_recipe
 from clinsynth.tools.io import iter_jsonl
 from clinsynth.tools.limits import CallLimits, TokenWindow
+from tests.support import qa_responder
 from tests.support.fakes import usage
 from tests.support.qa_responder import qa_reply
 
@@ -62,9 +63,12 @@ class ScriptedQA(BaseChatModel):
             "messages": [{"role": ROLE[m.type], "content": m.content} for m in messages],
             "response_format": kwargs.get("response_format"),
         }
-        text = qa_reply(request, self.mode)
+        text = qa_reply(request, self.pick_mode(request))
         message = AIMessage(content=text, usage_metadata=usage(*self.tokens))
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def pick_mode(self, request: dict[str, Any]) -> str:
+        return self.mode
 
     async def _agenerate(
         self,
@@ -308,3 +312,40 @@ def test_token_window_reserves_then_settles() -> None:
     assert window.used() == 0
     big = window._try_reserve(500)  # larger than the limit: runs alone in an empty window
     assert not isinstance(big, float) and window._try_reserve(1) == 10
+
+
+@pytest.mark.parametrize(
+    ("remaining", "rate", "target"),
+    [(0, 0.5, 0), (5, 1.0, 5), (7, 0.95, 9), (1, 0.5, 5), (3, 0.0, 128)],
+)
+def test_launch_target(remaining: int, rate: float, target: int) -> None:
+    assert launch_target(remaining, rate) == target
+
+
+class HalfRejected(ScriptedQA):
+    """Items of every other document are rejected (they keep copying the document)."""
+
+    def pick_mode(self, request: dict[str, Any]) -> str:
+        document = qa_responder._document(qa_responder._user_text(request))
+        return "reject" if qa_responder._digest(document) % 2 else "accept"
+
+
+def test_extra_candidates_are_cancelled_and_logged_once_the_target_is_met(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    # Half the items are rejected, so the runner keeps extra candidates in flight near the end;
+    # those still running when the target is met are cancelled and logged, never dropped.
+    out = tmp_path / "run"
+    run = RunConfig(n=6, max_concurrency=8, max_attempts=2, max_candidates=40)
+    runner, _ = make_runner(demo_store_path, out, run, HalfRejected(delay_s=0.05))
+    summary = go(runner)
+    acc, rej = accounted(out)
+    assert summary.stop_reason == "target reached" and len(acc) == 6
+    cancelled = [r for r in rej if r["reasons"][0].startswith("surplus: cancelled in flight")]
+    assert cancelled, [r["reasons"][0] for r in rej]
+    assert any(r["provenance"]["usage"]["calls"] > 0 for r in cancelled)  # charged, not lost
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tokens"]["total_tokens"] == sum(
+        r["provenance"]["usage"]["input_tokens"] + r["provenance"]["usage"]["output_tokens"]
+        for r in acc + rej
+    )

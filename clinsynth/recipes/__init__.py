@@ -22,14 +22,27 @@ def recipe_names() -> list[str]:
     return [name for name, target in _RECIPES.items() if find_spec(target.split(":")[0])]
 
 
-def get_recipe(name: str, options: dict[str, Any] | None = None, **inject: Any) -> Recipe:
-    """Build a recipe by name with its options validated; ``inject`` passes live objects
-    (e.g. a trained classifier) to recipes that accept them."""
+def recipe_class(name: str) -> type[Recipe]:
+    """The recipe class registered under ``name``."""
     if name not in recipe_names():
         raise ConfigError(f"unknown recipe '{name}' (available: {', '.join(recipe_names())})")
     module, cls_name = _RECIPES[name].split(":")
     cls: type[Recipe] = getattr(import_module(module), cls_name)
-    return cls(options, **inject)
+    return cls
 
 
-__all__ = ["Recipe", "RecipeOptions", "Relabel", "RetrievalRequest", "get_recipe", "recipe_names"]
+def get_recipe(name: str, options: dict[str, Any] | None = None, **inject: Any) -> Recipe:
+    """Build a recipe by name with its options validated; ``inject`` passes live objects
+    (e.g. a trained classifier) to recipes that accept them."""
+    return recipe_class(name)(options, **inject)
+
+
+__all__ = [
+    "Recipe",
+    "RecipeOptions",
+    "Relabel",
+    "RetrievalRequest",
+    "get_recipe",
+    "recipe_class",
+    "recipe_names",
+]

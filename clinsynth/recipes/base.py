@@ -57,6 +57,8 @@ class Recipe(ABC):
     reasoning_model: ClassVar[type[BaseModel] | None] = None
     options_model: ClassVar[type[RecipeOptions]] = RecipeOptions
     default_temperature: ClassVar[float] = 0.7
+    uses_store: ClassVar[bool] = False
+    """Whether the constructor takes the run's vector store (``store=``), e.g. to index it."""
     refine_model: ClassVar[type[BaseModel] | None] = None
     """Schema of the optional refinement call made after a draft parses (None: no such step)."""
     refine_role: ClassVar[str] = "refiner"

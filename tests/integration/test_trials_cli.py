@@ -37,9 +37,12 @@ def trial_store(tmp_path: Path, stub: StubServer) -> tuple[Path, dict[str, str]]
 def test_generate_trials_through_stub(
     trial_store: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    _, env = trial_store
+    store, env = trial_store
+    # --store must reach the recipe's own index too, not only the retriever
+    env = {**env, "CLINSYNTH_STORE": str(tmp_path / "elsewhere")}
     out = tmp_path / "run"
     args = ["generate", "--recipe", "trials", "--collection", "trials", "-n", "8"]
+    args += ["--store", str(store)]
     args += ["--concurrency", "4", "--max-attempts", "3", "--out", str(out), "--no-progress"]
     res = run_cli(args, env)
     assert res.returncode == 0, res.stderr

@@ -83,6 +83,7 @@ class TrialsRecipe(Recipe):
     reasoning_model: ClassVar[type[BaseModel] | None] = TrialReasons
     options_model: ClassVar[type[RecipeOptions]] = TrialsOptions
     default_temperature: ClassVar[float] = 1.0
+    uses_store: ClassVar[bool] = True
     options: TrialsOptions
 
     def __init__(

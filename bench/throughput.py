@@ -136,13 +136,21 @@ def run_case(
     deps, meter = build_deps(settings, run, store_path=store, embedder=HashingEmbedder())
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        summary = asyncio.run(BatchRunner(deps, Path(out) / "run", meter=meter).run())
+        marks: list[tuple[float, int]] = []
+        runner = BatchRunner(deps, Path(out) / "run", meter=meter)
+        runner.on_progress = lambda p: marks.append((time.perf_counter(), p.accepted))
+        summary = asyncio.run(runner.run())
         wall = time.perf_counter() - t0
     assert summary.accepted == items, summary
     calls = summary.usage.calls
     calls_per_item = calls / items
     limit = concurrency / (calls_per_item * latency)
     rate = items / wall
+    # Steady state: between the 10th and 90th percentile of accepted items (no ramp-up, and
+    # no end of run, where a fixed target leaves slots idle while the last items finish).
+    t10 = next(t for t, a in marks if a >= 0.1 * items)
+    t90 = next(t for t, a in marks if a >= 0.9 * items)
+    steady = (0.8 * items) / (t90 - t10) if t90 > t10 else float("nan")
     raw_calls_per_s = asyncio.run(raw_sdk_rate(base_url, calls, concurrency))
     raw_limit_calls = concurrency / latency
     return {
@@ -154,6 +162,7 @@ def run_case(
         "accepted_per_s": round(rate, 2),
         "limit_per_s": round(limit, 2),
         "ratio": round(rate / limit, 3),
+        "steady_state_ratio": round(steady / limit, 3),
         "raw_sdk_ratio": round(raw_calls_per_s / raw_limit_calls, 3),
         "ratio_vs_raw_sdk": round((rate * calls_per_item) / raw_calls_per_s, 3),
         "llm_calls_per_accepted": round(calls_per_item, 3),
@@ -184,7 +193,8 @@ def main() -> None:
             print(
                 f"C={concurrency} checkpoint={mode}: {items} accepted in {res['wall_s']}s → "
                 f"{res['accepted_per_s']}/s vs limit {res['limit_per_s']}/s "
-                f"(ratio {res['ratio']}; bare SDK ratio {res['raw_sdk_ratio']}); "
+                f"(ratio {res['ratio']}, steady state {res['steady_state_ratio']}; "
+                f"bare SDK ratio {res['raw_sdk_ratio']}); "
                 f"{res['llm_calls_per_accepted']} calls, "
                 f"{res['tokens_per_accepted']} tokens per accepted item",
                 flush=True,

@@ -19,7 +19,7 @@ import json
 import math
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
@@ -278,8 +278,9 @@ class BatchRunner:
         base_usage = prior_usage
         meter_start = self.meter.total() if self.meter else Usage()
         quota_in_flight: Counter[str] = Counter()
-        # Graph outcomes so far (surplus included), for launch_target's acceptance rate.
-        outcomes = Counter(accepted=len(accepted), finished=len(accepted) + len(rejected))
+        # Recent graph outcomes (1 = accepted, surplus included) for launch_target: recent,
+        # because rejections grow as accepted items crowd the near-duplicate check.
+        outcomes: deque[int] = deque(maxlen=max(2 * cfg.max_concurrency, 16))
         error: str | None = None
         stopped_by: StopReason | None = None
 
@@ -312,7 +313,7 @@ class BatchRunner:
             return None
 
         def accept_rate() -> float:
-            return (outcomes["accepted"] + 1) / (outcomes["finished"] + 1)
+            return (sum(outcomes) + 1) / (len(outcomes) + 1)
 
         def next_quota_key() -> str | None:
             """The quota that most needs another item (None: all are full or in flight)."""
@@ -423,8 +424,7 @@ class BatchRunner:
                         if self.meter is not None:
                             self.meter.pop_item(task.id)
                         if exc is None:
-                            outcomes["finished"] += 1
-                            outcomes["accepted"] += record.status == "accepted"
+                            outcomes.append(int(record.status == "accepted"))
                         if record.status == "accepted" and (why := surplus_reason(record)):
                             record = record.model_copy(
                                 update={"status": "rejected", "reasons": [why]}

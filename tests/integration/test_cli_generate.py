@@ -24,15 +24,16 @@ from tests.support.stub_server import StubServer
 CLI = [sys.executable, "-m", "clinsynth.cli"]
 
 
-def cli_env(base_url: str, store: Path) -> dict[str, str]:
-    env = dict(os.environ)
+def cli_env(base_url: str, store: Path, *, retries: int = 2) -> dict[str, str]:
+    """The environment of a CLI subprocess against the stub (none of the caller's settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINSYNTH_")}
     env.update(
         CLINSYNTH_BASE_URL=base_url,
         CLINSYNTH_API_KEY="test-key",
         CLINSYNTH_MODEL="stub-model",
         CLINSYNTH_EMBEDDER="hashing",
         CLINSYNTH_STORE=str(store),
-        CLINSYNTH_MAX_RETRIES="2",
+        CLINSYNTH_MAX_RETRIES=str(retries),
         CLINSYNTH_TIMEOUT_S="10",
     )
     return env

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.integration.test_cli_generate import cli_env
 from tests.support.chat_responder import respond
 from tests.support.stub_server import StubServer
 
@@ -25,17 +25,7 @@ TOOLS = {"search_corpus", "generate_items", "critique_item", "correct_labels", "
 
 
 def server_env(base_url: str, store: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINSYNTH_")}
-    env.update(
-        CLINSYNTH_BASE_URL=base_url,
-        CLINSYNTH_API_KEY="test-key",
-        CLINSYNTH_MODEL="stub-model",
-        CLINSYNTH_EMBEDDER="hashing",
-        CLINSYNTH_STORE=str(store),
-        CLINSYNTH_MAX_RETRIES="1",
-        CLINSYNTH_TIMEOUT_S="10",
-    )
-    return env
+    return cli_env(base_url, store, retries=1)
 
 
 def text_of(result: Any) -> str:

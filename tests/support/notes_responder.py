@@ -22,6 +22,8 @@ import random
 import re
 from typing import Any
 
+from tests.support.stub_server import requested_schema
+
 SCENARIOS = ("accept", "leak", "short", "reject")
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]{2,}")
 
@@ -34,12 +36,9 @@ def _user_text(request: dict[str, Any]) -> str:
 
 def schema_name(request: dict[str, Any]) -> str:
     """The structured-output schema the request asks for."""
-    fmt = request.get("response_format") or {}
-    if fmt.get("type") == "json_schema":
-        return str(fmt["json_schema"]["name"])
-    tools = request.get("tools") or []
-    if tools:
-        return str(tools[0]["function"]["name"])
+    named = requested_schema(request)
+    if named is not None:
+        return named
     return "Adjudication" if "Which label is correct?" in _user_text(request) else "NoteDraft"
 
 

@@ -22,6 +22,8 @@ import json
 import re
 from typing import Any
 
+from tests.support.stub_server import requested_schema
+
 SCENARIOS = ("accept", "revise", "relabel", "reject", "malformed")
 UNANSWERABLE_MARK = " according to the missing records?"
 UNLOCATED_ANSWER = "a finding that this record never mentions"
@@ -57,12 +59,9 @@ _RARE = (
 
 def schema_name(request: dict[str, Any]) -> str:
     """The name of the structured-output schema the request asks for."""
-    fmt = request.get("response_format") or {}
-    if fmt.get("type") == "json_schema":
-        return str(fmt["json_schema"]["name"])
-    tools = request.get("tools") or []
-    if tools:
-        return str(tools[0]["function"]["name"])
+    named = requested_schema(request)
+    if named is not None:
+        return named
     text = "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
     if "Question to answer from the document:" in text:
         return "QAAnswer"

@@ -109,6 +109,16 @@ def _message_text(message: dict[str, Any]) -> str:
     return ""
 
 
+def requested_schema(body: dict[str, Any]) -> str | None:
+    """The structured-output schema a request names (JSON schema or first tool), if any; a
+    json_mode request names none, and each scripted model guesses it from its prompt."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        return str(fmt["json_schema"]["name"])
+    tools = body.get("tools") or []
+    return str(tools[0]["function"]["name"]) if tools else None
+
+
 def _forced_tool(body: dict[str, Any]) -> str | None:
     """Name of the tool the request forces (or its only tool), else None."""
     tools = body.get("tools") or []

@@ -20,18 +20,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tests.support.stub_server import requested_schema
+
 SCENARIOS = ("accept", "copy", "wrong")
 _RARE = ("lantern", "quartz", "meadow", "violet", "harbor", "saffron", "glacier", "cobalt")
 
 
 def schema_name(request: dict[str, Any]) -> str:
     """The structured-output schema the request asks for."""
-    fmt = request.get("response_format") or {}
-    if fmt.get("type") == "json_schema":
-        return str(fmt["json_schema"]["name"])
-    tools = request.get("tools") or []
-    if tools:
-        return str(tools[0]["function"]["name"])
+    named = requested_schema(request)
+    if named is not None:
+        return named
     text = _user_text(request)
     return "TrialReasons" if "List exactly five reasons" in text else "TrialContent"
 

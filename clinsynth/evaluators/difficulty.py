@@ -160,6 +160,19 @@ def difficulty_check(measured: DifficultyScore, band: tuple[float, float]) -> Ch
     """
     lo, hi = band
     value = measured.difficulty
+    if measured.scorer == LexicalDifficulty.name and measured.details.get("unanswerable"):
+        # Its proxy (overlap with the document) is capped by the overlap gate, so a band
+        # such as "hard" could never be met: recorded, not gated.
+        return CheckResult(
+            name="difficulty",
+            score=value,
+            passed=True,
+            reason=(
+                f"difficulty {value:.2f} not graded: the lexical proxy cannot grade unanswerable "
+                "questions (configure a reader: option reader_path)"
+            ),
+            details={"band": [lo, hi], "graded": False, **measured.details},
+        )
     passed = lo <= value <= hi
     note = f"; {measured.note}" if measured.note else ""
     if passed:

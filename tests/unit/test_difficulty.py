@@ -74,6 +74,18 @@ def test_band_check_hard(value: float, passed: bool, word: str) -> None:
     assert check.on_fail == "revise"
 
 
+def test_lexical_proxy_does_not_gate_unanswerable_items() -> None:
+    # Its unanswerable proxy is the overlap the overlap gate caps at 0.5: "hard" could never pass.
+    proxy = LexicalDifficulty().score("Which vaccine was offered?", CTX, "unanswerable")
+    check = difficulty_check(proxy, (0.6, 1.0))
+    assert check.passed and "not graded" in check.reason and check.details["graded"] is False
+    assert check.score == proxy.difficulty < 0.6
+    graded = ReaderDifficulty(FixedReader(None, 0.1, abstained=True)).score(  # a reader grades it
+        "Which vaccine was offered?", CTX, "unanswerable"
+    )
+    assert not difficulty_check(graded, (0.0, 0.4)).passed
+
+
 def test_band_check_too_hard() -> None:
     check = difficulty_check(DifficultyScore(difficulty=0.41, scorer="t"), (0.0, 0.4))
     assert not check.passed and "too hard" in check.reason

@@ -56,15 +56,20 @@ class ClinicalSummary(BaseModel):
 class QADraft(BaseModel):
     """The generator's structured output: the question and the answer it has in mind."""
 
-    question: str = Field(description="one question ending with '?'")
-    answer: str = Field(description='an exact quote from the document, or "unanswerable"')
+    # Length caps bound constrained decoding too: a small local model otherwise fills a
+    # string until max_tokens cuts the JSON off.
+    question: str = Field(description="one question ending with '?'", max_length=400)
+    answer: str = Field(
+        description='an exact quote from the document, or "unanswerable"', max_length=600
+    )
 
 
 class QAAnswer(BaseModel):
     """The distiller's structured output: the answer found in the document for a question."""
 
     answer: str = Field(
-        description='the shortest exact quote of the document that answers, or "unanswerable"'
+        description='the shortest exact quote of the document that answers, or "unanswerable"',
+        max_length=600,
     )
 
 

@@ -60,7 +60,7 @@ class QADraft(BaseModel):
     # string until max_tokens cuts the JSON off.
     question: str = Field(description="one question ending with '?'", max_length=400)
     answer: str = Field(
-        description='an exact quote from the document, or "unanswerable"', max_length=600
+        description='an exact quote from the document, or "unanswerable"', max_length=300
     )
 
 
@@ -69,7 +69,7 @@ class QAAnswer(BaseModel):
 
     answer: str = Field(
         description='the shortest exact quote of the document that answers, or "unanswerable"',
-        max_length=600,
+        max_length=300,
     )
 
 

@@ -446,13 +446,20 @@ class BatchRunner:
                     if p.accepted >= cfg.n and tasks:
                         # Extra candidates launched against rejections are not needed now.
                         for fut, task in list(tasks.items()):
-                            fut.cancel()
-                            record = self._surplus_record(task)
-                            if self.meter is not None:  # the calls it made before the cancel
-                                usage = self.meter.pop_item(task.id)
-                                record.provenance.usage = usage
-                                base_usage = base_usage + usage
-                            rejected.append(record)
+                            usage = self.meter.pop_item(task.id) if self.meter else Usage()
+                            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                                record = fut.result()  # finished meanwhile: keep what it made
+                                if record.status == "accepted":
+                                    why = "surplus: the target was reached first"
+                                    record = record.model_copy(
+                                        update={"status": "rejected", "reasons": [why]}
+                                    )
+                            else:
+                                fut.cancel()
+                                record = self._surplus_record(task)
+                                record.provenance.usage = usage  # the calls made before the cancel
+                            if rejected.append(record):
+                                base_usage = base_usage + record.provenance.usage
                         await asyncio.gather(*tasks, return_exceptions=True)
                         tasks.clear()
                         p.rejected, p.in_flight, p.usage = len(rejected), 0, base_usage

@@ -350,6 +350,15 @@ class BatchRunner:
             p.started = len(started)
             return task
 
+        def as_surplus_if_needed(record: ItemRecord) -> ItemRecord:
+            """The record to log: an accepted item that must not count becomes rejected."""
+            why = surplus_reason(record) if record.status == "accepted" else None
+            return (
+                record.model_copy(update={"status": "rejected", "reasons": [why]})
+                if why
+                else record
+            )
+
         def surplus_reason(record: ItemRecord) -> str | None:
             """Why an accepted item must not count (the target or its quota is already met)."""
             if p.accepted >= cfg.n:
@@ -425,10 +434,7 @@ class BatchRunner:
                             self.meter.pop_item(task.id)
                         if exc is None:
                             outcomes.append(int(record.status == "accepted"))
-                        if record.status == "accepted" and (why := surplus_reason(record)):
-                            record = record.model_copy(
-                                update={"status": "rejected", "reasons": [why]}
-                            )
+                        record = as_surplus_if_needed(record)
                         log = accepted if record.status == "accepted" else rejected
                         if log.append(record):
                             base_usage = base_usage + record.provenance.usage
@@ -447,17 +453,14 @@ class BatchRunner:
                         # Extra candidates launched against rejections are not needed now.
                         for fut, task in list(tasks.items()):
                             usage = self.meter.pop_item(task.id) if self.meter else Usage()
-                            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                                record = fut.result()  # finished meanwhile: keep what it made
-                                if record.status == "accepted":
-                                    why = "surplus: the target was reached first"
-                                    record = record.model_copy(
-                                        update={"status": "rejected", "reasons": [why]}
-                                    )
-                            else:
+                            if not fut.done():
                                 fut.cancel()
                                 record = self._surplus_record(task)
                                 record.provenance.usage = usage  # the calls made before the cancel
+                            elif (exc := fut.exception()) is not None:
+                                record = self._error_record(task, exc)
+                            else:  # finished meanwhile: keep what it made
+                                record = as_surplus_if_needed(fut.result())
                             if rejected.append(record):
                                 base_usage = base_usage + record.provenance.usage
                         await asyncio.gather(*tasks, return_exceptions=True)

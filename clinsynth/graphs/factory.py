@@ -21,7 +21,7 @@ from clinsynth.memory.cache import ReasoningCache
 from clinsynth.memory.embeddings import Embedder, make_embedder
 from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import EmptyStoreError, VectorStore
-from clinsynth.recipes import Recipe, get_recipe, recipe_class
+from clinsynth.recipes import Recipe, recipe_class
 from clinsynth.tools.limits import CallLimits
 
 batch.register_fatal(LLMEndpointError, LocalModelError, EmptyStoreError)
@@ -69,8 +69,8 @@ def build_deps(
     emb = embedder or make_embedder(settings.embedder)
     store = VectorStore(store_path or settings.store, emb, collection=run.collection)
     if recipe is None:
-        inject = {"store": store} if recipe_class(run.recipe).uses_store else {}
-        recipe = get_recipe(run.recipe, run.recipe_options, **inject)
+        cls = recipe_class(run.recipe)
+        recipe = cls(run.recipe_options, **({"store": store} if cls.uses_store else {}))
     limits = CallLimits(run.rpm, run.tpm) if run.rpm or run.tpm else None
     router = build_router(endpoints or settings.endpoints(), meter, limits)
     cache = ReasoningCache(cache_path) if cache_path else None

@@ -25,7 +25,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from clinsynth.cli_support import UserError, console, guard, out, settings_from_env
+from clinsynth.cli_support import (
+    EmbedderOpt,
+    StoreOpt,
+    UserError,
+    console,
+    guard,
+    out,
+    settings_from_env,
+)
 from clinsynth.config import EndpointSettings, RunConfig, load_config_file
 
 app = typer.Typer(
@@ -33,13 +41,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Generate synthetic clinical training data with checked quality.",
 )
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", help="vector store directory [env CLINSYNTH_STORE]")
-]
-EmbedderOpt = Annotated[
-    str | None,
-    typer.Option("--embedder", help="minilm (default) or hashing (fast, low quality, for tests)"),
-]
 CollectionOpt = Annotated[str, typer.Option("--collection", help="collection name in the store")]
 
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from clinsynth.config import ConfigError, Settings, one_line
+
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="vector store directory [env CLINSYNTH_STORE]")
+]
+EmbedderOpt = Annotated[
+    str | None,
+    typer.Option("--embedder", help="minilm (default) or hashing (fast, low quality, for tests)"),
+]
+"""Options every command that opens the vector store shares (same flag, same help)."""
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)

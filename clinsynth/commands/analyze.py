@@ -7,15 +7,13 @@ from typing import Annotated
 
 import typer
 
-from clinsynth.cli_support import UserError, console, guard, out, settings_from_env
+from clinsynth.cli_support import EmbedderOpt, UserError, console, guard, out, settings_from_env
 
 
 def analyze_command(
     run_dir: Annotated[Path, typer.Argument(help="a run directory (its accepted.jsonl)")],
     real: Annotated[list[Path], typer.Option(help="real data: trial table, CSV or JSONL")],
-    embedder: Annotated[
-        str | None, typer.Option(help="minilm (default) or hashing (fast, for tests)")
-    ] = None,
+    embedder: EmbedderOpt = None,
     max_per_set: Annotated[int, typer.Option(min=2, help="items embedded per set")] = 500,
     seed: Annotated[int, typer.Option(help="sampling and t-SNE seed")] = 0,
     text_field: Annotated[str, typer.Option(help="text column of generic tables")] = "text",

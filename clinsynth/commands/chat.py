@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from clinsynth.cli_support import console, guard, settings_from_env
+from clinsynth.cli_support import EmbedderOpt, StoreOpt, console, guard, settings_from_env
 
 EXIT_WORDS = {"exit", "quit", ":q"}
 
@@ -26,13 +26,8 @@ def register(app: typer.Typer) -> None:
         data_dir: Annotated[
             Path, typer.Option("--data-dir", help="conversations (chat.sqlite) and their runs")
         ] = Path(".clinsynth"),
-        store: Annotated[
-            Path | None,
-            typer.Option("--store", help="vector store directory [env CLINSYNTH_STORE]"),
-        ] = None,
-        embedder: Annotated[
-            str | None, typer.Option("--embedder", help="minilm (default) or hashing")
-        ] = None,
+        store: StoreOpt = None,
+        embedder: EmbedderOpt = None,
         base_url: Annotated[
             str | None, typer.Option(help="OpenAI-compatible base URL [env CLINSYNTH_BASE_URL]")
         ] = None,

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from clinsynth.cli_support import UserError, console, guard, settings_from_env
+from clinsynth.cli_support import (
+    EmbedderOpt,
+    StoreOpt,
+    UserError,
+    console,
+    guard,
+    settings_from_env,
+)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -25,13 +32,8 @@ def register(app: typer.Typer) -> None:
         data_dir: Annotated[
             Path, typer.Option("--data-dir", help="where generation runs are written")
         ] = Path(".clinsynth"),
-        store: Annotated[
-            Path | None,
-            typer.Option("--store", help="vector store directory [env CLINSYNTH_STORE]"),
-        ] = None,
-        embedder: Annotated[
-            str | None, typer.Option("--embedder", help="minilm (default) or hashing")
-        ] = None,
+        store: StoreOpt = None,
+        embedder: EmbedderOpt = None,
     ) -> None:
         """Serve search, generate, critique, label-correction and fine-tuning tools over MCP
         (stdio by default; --http serves http://HOST:PORT/mcp, bound to 127.0.0.1)."""

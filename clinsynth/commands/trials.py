@@ -7,16 +7,22 @@ from typing import Annotated
 
 import typer
 
-from clinsynth.cli_support import UserError, console, guard, out, settings_from_env
+from clinsynth.cli_support import (
+    EmbedderOpt,
+    StoreOpt,
+    UserError,
+    console,
+    guard,
+    out,
+    settings_from_env,
+)
 
 
 def ingest_trials_command(
     paths: Annotated[
         list[Path], typer.Argument(help="HINT/TrialBench .csv or ClinicalTrials.gov .json files")
     ],
-    store: Annotated[
-        Path | None, typer.Option("--store", help="vector store directory [env CLINSYNTH_STORE]")
-    ] = None,
+    store: StoreOpt = None,
     collection: Annotated[str, typer.Option(help="collection name in the store")] = "trials",
     split: Annotated[
         str, typer.Option(help="train (usable as examples) or eval (never used as examples)")
@@ -24,9 +30,7 @@ def ingest_trials_command(
     labels: Annotated[
         Path | None, typer.Option(help="nctid,label CSV supplying labels (e.g. for CT.gov JSON)")
     ] = None,
-    embedder: Annotated[
-        str | None, typer.Option(help="minilm (default) or hashing (fast, for tests)")
-    ] = None,
+    embedder: EmbedderOpt = None,
     reset: Annotated[bool, typer.Option(help="empty the collection first")] = False,
 ) -> None:
     """Scrub outcome leaks from trials and store them with intervention/label/phase/split."""

@@ -152,24 +152,12 @@ def tiny_bert(directory: Path, texts: list[str]) -> Path:
     from collections import Counter
 
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from tests.support.tiny_bert import save_tiny_bert
 
     torch.manual_seed(0)
     words = Counter(w for t in texts for w in re.findall(r"[a-z]+|\d|[^\sa-z\d]", t.lower()))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *[w for w, _ in words.most_common(3000)]]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    BertTokenizer(vocab=str(directory / "vocab.txt")).save_pretrained(directory)
-    config = BertConfig(
-        vocab_size=len(dict.fromkeys(vocab)),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(directory)
-    return directory
+    return save_tiny_bert(directory, [w for w, _ in words.most_common(3000)])
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from clinsynth.tools.finetune import (
     train_reader,
 )
 from clinsynth.tools.finetune.qa import SampledWindows
+from tests.support.tiny_bert import save_tiny_bert
 
 VOCAB_TEXT = """
 the a patient has had fever cough pain rash virus drug dose trial was were is are of in and to
@@ -41,23 +42,7 @@ FILLER = "the patient was treated in hospital and the trial showed no result of 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer BERT (hidden 32) with a WordPiece vocab of the words above."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "?", ",", *WORDS]
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizer(vocab=str(path / "vocab.txt"))
-    tokenizer.save_pretrained(path)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), [".", "?", ",", *WORDS])
 
 
 def _long_example() -> QAExample:

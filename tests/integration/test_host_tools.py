@@ -27,6 +27,7 @@ from clinsynth.tools.host import (
 from clinsynth.tools.io import RunFiles, read_records
 from tests.support.chat_responder import respond
 from tests.support.stub_server import StubServer
+from tests.support.tiny_bert import save_tiny_bert
 
 REPO = Path(__file__).resolve().parents[2]
 AF_NOTE = (REPO / "clinsynth/data/demo_corpus/atrial_fibrillation_clinic.md").read_text()
@@ -157,7 +158,6 @@ def test_correct_labels_tool_calls_the_label_module(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_finetune_evaluate_tool_on_a_tiny_bert(tmp_path: Path) -> None:
-    from transformers import BertConfig, BertModel, BertTokenizer
 
     words = [
         "the",
@@ -172,20 +172,7 @@ def test_finetune_evaluate_tool_on_a_tiny_bert(tmp_path: Path) -> None:
         "infection",
         "reaction",
     ]
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *words]
-    bert = tmp_path / "bert"
-    bert.mkdir()
-    (bert / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizer(vocab=str(bert / "vocab.txt")).save_pretrained(bert)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(bert)
+    bert = save_tiny_bert(tmp_path / "bert", [".", *words], layers=1, positions=64)
     rows = [{"text": "the patient has fever cough", "label": "infection"}] * 6 + [
         {"text": "rash after the drug", "label": "reaction"}
     ] * 6

@@ -13,6 +13,7 @@ import pytest
 from tests.integration.test_cli_generate import assert_accounted, cli_env, run_cli
 from tests.support.qa_responder import make_responder, schema_name
 from tests.support.stub_server import StubServer
+from tests.support.tiny_bert import save_tiny_bert
 
 
 @pytest.fixture
@@ -73,24 +74,10 @@ def test_variant_and_distillation_calls(
 def test_saved_reader_scores_difficulty_and_report(
     stub: StubServer, demo_store_path: Path, tmp_path: Path
 ) -> None:
-    from transformers import BertConfig, BertModel, BertTokenizer
-
     from clinsynth.tools.finetune import QAConfig, QAExample, train_reader
 
-    bert = tmp_path / "bert"
-    bert.mkdir()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "?", "the", "fever", "days"]
-    (bert / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizer(vocab=str(bert / "vocab.txt")).save_pretrained(bert)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(bert)
+    tokens = [".", "?", "the", "fever", "days"]
+    bert = save_tiny_bert(tmp_path / "bert", tokens, hidden=16, layers=1)
     ctx = "the fever lasted days ."
     example = QAExample(
         id="a", question="fever ?", context=ctx, answer_text="days", answer_start=17

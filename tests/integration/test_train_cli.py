@@ -14,6 +14,7 @@ import pytest
 from clinsynth.memory.trials import load_trials, trial_text
 from clinsynth.recipes.trials import TrialsRecipe
 from clinsynth.schemas import Task
+from tests.support.tiny_bert import save_tiny_bert
 from tests.support.trials_responder import _CRITERIA, write_hint_table
 
 CLI = [sys.executable, "-m", "clinsynth.cli"]
@@ -23,8 +24,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer BERT (hidden 32) whose vocabulary covers the made-up trials."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
     path = tmp_path_factory.mktemp("tiny-bert")
     words = sorted({w for line in _CRITERIA for w in line.split()})
     words += [
@@ -47,19 +46,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "title",
         "summary",
     ]
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ":", ";", "-", *words]
-    (path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    BertTokenizer(vocab=str(path / "vocab.txt")).save_pretrained(path)
-    config = BertConfig(
-        vocab_size=len(dict.fromkeys(vocab)),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(path, [".", ":", ";", "-", *words])
 
 
 def _data(tmp: Path) -> tuple[Path, Path, Path]:

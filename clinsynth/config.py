@@ -32,7 +32,15 @@ class RunConfig(BaseModel):
     recipe: str = "qa"
     n: int = Field(10, ge=1, description="accepted items to produce")
     max_attempts: int = Field(3, ge=1, le=20, description="generator attempts per item")
-    max_concurrency: int = Field(4, ge=1, le=256)
+    max_concurrency: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description=(
+            "LLM requests in flight at once (the batch runner keeps half as many items again in "
+            "flight, so requests never wait while items are between calls)"
+        ),
+    )
     max_candidates: int | None = Field(
         None, ge=1, description="stop after this many candidates (default 4 × n)"
     )

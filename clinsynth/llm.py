@@ -13,6 +13,7 @@ corrective message, and never raises for model-output problems. Endpoint failure
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import json
@@ -225,8 +226,12 @@ class LocalLlamaChat(BaseChatModel):
 # --- factory -------------------------------------------------------------------------------
 
 
-def _loop_safe_async_client() -> Any:
+def _loop_safe_async_client(limits: CallLimits | None = None) -> Any:
     """An async HTTP client for the OpenAI SDK with one connection pool per event loop.
+
+    With ``limits``, each HTTP exchange holds one of its request slots until the response
+    head arrives: the cap counts requests at the endpoint, not the client's own work around
+    them, and an SDK retry waits out its back-off without a slot.
 
     langchain-openai caches one async client per base URL, and pooled connections belong to the
     loop that opened them: a second ``asyncio.run`` with the same model then fails with "Event
@@ -247,6 +252,9 @@ def _loop_safe_async_client() -> Any:
 
         def _pool(self) -> Any:
             loop = asyncio.get_running_loop()
+            entry = self._pools.get(id(loop))
+            if entry is not None and entry[0] is loop:
+                return entry[1]
             with self._lock:
                 self._pools = {k: v for k, v in self._pools.items() if not v[0].is_closed()}
                 if id(loop) not in self._pools:
@@ -255,7 +263,9 @@ def _loop_safe_async_client() -> Any:
                 return self._pools[id(loop)][1]
 
         async def handle_async_request(self, request: Any) -> Any:
-            return await self._pool().handle_async_request(request)
+            slot = limits.slot() if limits is not None else None
+            async with slot or contextlib.nullcontext():
+                return await self._pool().handle_async_request(request)
 
         async def aclose(self) -> None:
             await self._pool().aclose()
@@ -298,8 +308,9 @@ def _is_official_openai(base_url: str | None) -> bool:
     return base_url is None or "api.openai.com" in base_url
 
 
-def build_chat_model(cfg: EndpointConfig) -> BaseChatModel:
-    """A LangChain chat model for ``cfg``; builds clients only, touches no network."""
+def build_chat_model(cfg: EndpointConfig, limits: CallLimits | None = None) -> BaseChatModel:
+    """A LangChain chat model for ``cfg``; builds clients only, touches no network. An
+    OpenAI-compatible model takes ``limits``' request slots in its HTTP client."""
     if cfg.provider == "local":
         path = cfg.gguf_path or str(default_gguf_path())
         chat_format = cfg.chat_format or (None if cfg.gguf_path else "gemma")
@@ -325,7 +336,7 @@ def build_chat_model(cfg: EndpointConfig) -> BaseChatModel:
         temperature=cfg.temperature,
         max_completion_tokens=cfg.max_tokens,
         extra_body=extra_body,
-        http_async_client=_loop_safe_async_client(),
+        http_async_client=_loop_safe_async_client(limits),
     )
 
 
@@ -540,7 +551,10 @@ class StructuredLLM:
         meter: UsageMeter | None = None,
         parse_retries: int = 1,
         limits: CallLimits | None = None,
+        transport_slots: bool = False,
     ) -> None:
+        """``transport_slots``: the model's HTTP client already takes ``limits``' request
+        slots (``build_chat_model(cfg, limits)``), so calls here take none."""
         if method != "auto" and method not in _METHODS:
             raise LLMConfigError(f"unknown structured method {method!r}; use auto or {_METHODS}")
         self.model = model
@@ -549,6 +563,7 @@ class StructuredLLM:
         self.meter = meter
         self.parse_retries = parse_retries
         self.limits = limits
+        self.transport_slots = transport_slots
         self.endpoint = _endpoint_name(model)
         self._lock = threading.Lock()
         self._working: str | None = None if method == "auto" else method
@@ -701,8 +716,10 @@ class StructuredLLM:
             if self.limits is None:
                 reply = await runnable.ainvoke(history)
             else:
-                prompt = approx_tokens("".join(_content_text(m) for m in history))
-                async with self.limits.call(prompt) as report:
+                prompt = 0
+                if self.limits.tokens is not None:
+                    prompt = approx_tokens("".join(_content_text(m) for m in history))
+                async with self.limits.call(prompt, slot=not self.transport_slots) as report:
                     reply = await runnable.ainvoke(history)
                     if isinstance(reply, AIMessage):
                         report(_usage_of(reply).total_tokens)
@@ -758,6 +775,14 @@ class LLMRouter:
         """Role → model name, for provenance and the run manifest."""
         return {role: llm.name for role, llm in self.models.items()}
 
+    def request_cap(self) -> int | None:
+        """Most LLM requests in flight at once over all roles (None when some model is
+        uncapped; roles sharing one ``CallLimits`` share its slots)."""
+        limits = {id(m.limits): m.limits for m in self.models.values()}
+        if not limits or any(lim is None or lim.concurrency is None for lim in limits.values()):
+            return None
+        return sum(lim.concurrency or 0 for lim in limits.values() if lim is not None)
+
 
 def _config_key(cfg: EndpointConfig) -> str:
     data = cfg.model_dump()
@@ -769,7 +794,7 @@ def router_from_configs(
     configs: dict[str, EndpointConfig], meter: UsageMeter, limits: CallLimits | None = None
 ) -> LLMRouter:
     """One StructuredLLM per distinct config (roles with identical configs share it); every
-    model shares ``limits`` (requests / tokens per minute), when given.
+    model shares ``limits`` (concurrency, requests / tokens per minute), when given.
 
     The default role is "default" if configured, else "generator", else the first role.
     """
@@ -780,12 +805,14 @@ def router_from_configs(
     for role, cfg in configs.items():
         key = _config_key(cfg)
         if key not in shared:
+            model = build_chat_model(cfg, limits)
             shared[key] = StructuredLLM(
-                build_chat_model(cfg),
+                model,
                 name=cfg.model,
                 method=cfg.structured_method,
                 meter=meter,
                 limits=limits,
+                transport_slots=_is_openai_client(model),
             )
         models[role] = shared[key]
     default = next((r for r in ("default", "generator") if r in models), next(iter(models)))

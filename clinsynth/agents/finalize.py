@@ -22,7 +22,10 @@ def make_accept(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]]]:
         item = state["candidate"]
         assert item is not None, "accept reached without a candidate"
         text = recipe.text_for_similarity(item)
-        vector = await asyncio.to_thread(deps.registry.embed_one, text)
+        # The critic embedded this text moments ago: usually a cache hit, no thread needed.
+        vector = deps.registry.cached_embedding(text)
+        if vector is None:
+            vector = await asyncio.to_thread(deps.registry.embed_one, text)
         task_id = task_of(state).id
         check = near_duplicate_check(deps.registry.nearest_vector(vector), threshold=threshold)
         if not check.passed and task_id not in deps.registry:

@@ -30,7 +30,12 @@ def make_retriever(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]
         return [deps.store.chunk_at(req.offset or 0, where=req.where)]
 
     async def retriever(state: ItemState) -> dict[str, Any]:
-        chunks = await asyncio.to_thread(fetch, state)
+        if deps.recipe.retrieval(task_of(state), deps.run).query:
+            chunks = await asyncio.to_thread(fetch, state)  # embeds the query: model work
+        else:
+            # A lookup by id takes well under a millisecond; a thread hop costs more than that
+            # under load (the worker waits for the GIL), so it runs on the loop.
+            chunks = fetch(state)
         return {"chunks": [c.model_dump(mode="json") for c in chunks]}
 
     return retriever

@@ -1,4 +1,4 @@
-"""The batch runner: fan items out over the item graph, up to ``max_concurrency`` at a time.
+"""The batch runner: fan items out over the item graph, a pool of them at a time (``pool_size``).
 
 Guarantees, in order of importance:
 - every started candidate ends in ``accepted.jsonl`` or ``rejected.jsonl`` (nothing dropped);
@@ -65,6 +65,20 @@ def launch_target(remaining: int, accept_rate: float) -> int:
         return 0
     rate = min(max(accept_rate, 0.05), 1.0)
     return math.ceil((remaining + 2 * math.sqrt(remaining * (1 - rate))) / rate - 1e-9)
+
+
+def pool_size(max_concurrency: int, request_cap: int | None) -> int:
+    """Items to keep in flight.
+
+    ``max_concurrency`` counts LLM requests. When every call of the run waits for one of that
+    many slots (``CallLimits``), the pool holds half as many items again, so that while some
+    items are between calls (retrieval, critic, checkpoints) others keep every slot busy
+    (``bench/throughput.py`` reports the share of time the slots were busy). Without such a
+    cap each item may be in a call, so the pool is ``max_concurrency``.
+    """
+    if request_cap is None or request_cap > max_concurrency:
+        return max_concurrency
+    return max_concurrency + math.ceil(max_concurrency / 2)
 
 
 def register_fatal(*types: type[BaseException]) -> None:
@@ -280,7 +294,8 @@ class BatchRunner:
         quota_in_flight: Counter[str] = Counter()
         # Recent graph outcomes (1 = accepted, surplus included) for launch_target: recent,
         # because rejections grow as accepted items crowd the near-duplicate check.
-        outcomes: deque[int] = deque(maxlen=max(2 * cfg.max_concurrency, 16))
+        pool = pool_size(cfg.max_concurrency, self.deps.llm.request_cap())
+        outcomes: deque[int] = deque(maxlen=max(2 * pool, 16))
         error: str | None = None
         stopped_by: StopReason | None = None
 
@@ -401,7 +416,7 @@ class BatchRunner:
 
             try:
                 while True:
-                    while len(tasks) < cfg.max_concurrency and error is None:
+                    while len(tasks) < pool and error is None:
                         if pending:
                             launch(pending.pop(0))
                         elif (task := new_task()) is not None:

@@ -71,7 +71,7 @@ def build_deps(
     if recipe is None:
         cls = recipe_class(run.recipe)
         recipe = cls(run.recipe_options, **({"store": store} if cls.uses_store else {}))
-    limits = CallLimits(run.rpm, run.tpm) if run.rpm or run.tpm else None
+    limits = CallLimits(run.rpm, run.tpm, concurrency=run.max_concurrency)
     router = build_router(endpoints or settings.endpoints(), meter, limits)
     cache = ReasoningCache(cache_path) if cache_path else None
     deps = Deps(

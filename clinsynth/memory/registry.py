@@ -63,6 +63,11 @@ class AcceptedRegistry:
         bigger[:capacity] = self._matrix
         self._matrix = bigger
 
+    def cached_embedding(self, text: str) -> np.ndarray | None:
+        """The embedding of ``text`` if it is among the recent ones (no model call), else None."""
+        with self._lock:
+            return self._recent.get(text)
+
     def embed_one(self, text: str) -> np.ndarray:
         """The (normalised) embedding of one text, for the vector variants below; the last
         ``_RECENT`` texts are remembered so a candidate is embedded once, not per check."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from clinsynth.memory.embeddings import ChromaEmbeddingFunction, Embedder
 from clinsynth.schemas import SourceChunk
 
 MetadataValue = str | int | float | bool
+IDS_RECHECK_S = 1.0
+"""Least seconds between two checks that the cached id list still matches the collection."""
 _COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
@@ -79,7 +82,7 @@ class VectorStore:
         )
         self._function = ChromaEmbeddingFunction(embedder)
         self._collection = self._open()
-        self._ids_cache: dict[str, tuple[int, list[str]]] = {}
+        self._ids_cache: dict[str, tuple[int, float, list[str]]] = {}
 
     def _open(self) -> chromadb.Collection:
         collection = self._client.get_or_create_collection(
@@ -177,19 +180,28 @@ class VectorStore:
         return self._collection.count()
 
     def ids(self, where: dict[str, Any] | None = None) -> list[str]:
-        """Sorted ids of all chunks (matching ``where``); cached while the count is unchanged."""
-        key = json.dumps(where, sort_keys=True, default=str)
-        total = self.count()
+        """Sorted ids of all chunks (matching ``where``)."""
+        return list(self._sorted_ids(where))
+
+    def _sorted_ids(self, where: dict[str, Any] | None) -> list[str]:
+        """The cached sorted ids; rebuilt after our own writes, or when another process changed
+        the chunk count (checked at most every ``IDS_RECHECK_S``: a count costs a query)."""
+        key = json.dumps(where, sort_keys=True, default=str) if where else ""
+        now = time.monotonic()
         cached = self._ids_cache.get(key)
+        if cached is not None and now - cached[1] < IDS_RECHECK_S:
+            return cached[2]
+        total = self.count()
         if cached is not None and cached[0] == total:
-            return list(cached[1])
+            self._ids_cache[key] = (total, now, cached[2])
+            return cached[2]
         ids = sorted(self._collection.get(where=_chroma_where(where), include=[])["ids"])
-        self._ids_cache[key] = (total, ids)
-        return list(ids)
+        self._ids_cache[key] = (total, now, ids)
+        return ids
 
     def chunk_at(self, index: int, where: dict[str, Any] | None = None) -> SourceChunk:
         """The ``index``-th chunk in sorted id order, modulo the number of (matching) chunks."""
-        ids = self.ids(where)
+        ids = self._sorted_ids(where)
         if not ids:
             if where and self.count():
                 raise EmptyStoreError(

@@ -1,12 +1,18 @@
-"""Requests- and tokens-per-minute limits shared by every LLM call of a run.
+"""Concurrency, requests- and tokens-per-minute limits shared by every LLM call of a run.
+
+Concurrency is an ``asyncio.Semaphore`` per event loop: it caps requests in flight, not items,
+so the batch runner can keep a few more items in flight than there are request slots. For
+OpenAI-compatible endpoints the HTTP client takes the slot for the exchange itself (retry
+back-off holds none); other models take it around the whole call.
 
 Requests per minute use LangChain's token-bucket ``InMemoryRateLimiter`` (bucket of one: calls
 are spaced evenly, no burst). Tokens per minute have no counterpart in the stack — a call's size
 is known only after it returns — so :class:`TokenWindow` is written here: a call reserves its
 prompt estimate in a rolling window before it is sent and is charged its real usage after.
 
-The limiters keep no event-loop state (a thread lock and ``asyncio.sleep`` polling), so one
-instance serves any number of ``asyncio.run`` calls; build them per run, never at import.
+The rate limiters keep no event-loop state (a thread lock and ``asyncio.sleep`` polling) and the
+semaphores are per loop, so one instance serves any number of ``asyncio.run`` calls; build
+them per run, never at import.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
 from langchain_core.rate_limiters import InMemoryRateLimiter
@@ -90,11 +96,21 @@ class TokenWindow:
 
 
 class CallLimits:
-    """The per-run limits around every LLM call (see ``StructuredLLM``)."""
+    """The per-run limits around every LLM call (see ``StructuredLLM``): at most
+    ``concurrency`` calls at once, ``rpm`` requests and ``tpm`` tokens per minute."""
 
-    def __init__(self, rpm: int | None = None, tpm: int | None = None) -> None:
+    def __init__(
+        self, rpm: int | None = None, tpm: int | None = None, *, concurrency: int | None = None
+    ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise ValueError("CallLimits needs concurrency ≥ 1")
         self.rpm = rpm
         self.tpm = tpm
+        self.concurrency = concurrency
+        # One semaphore per event loop (an asyncio.Semaphore binds to the loop it first waits
+        # in); entries of closed loops are dropped when a new loop arrives.
+        self._slots: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+        self._slots_lock = threading.Lock()
         self.requests = (
             InMemoryRateLimiter(
                 requests_per_second=rpm / 60,
@@ -106,10 +122,32 @@ class CallLimits:
         )
         self.tokens = TokenWindow(tpm) if tpm else None
 
+    def slot(self) -> asyncio.Semaphore | None:
+        """The running loop's semaphore of ``concurrency`` request slots (None: no cap)."""
+        if self.concurrency is None:
+            return None
+        loop = asyncio.get_running_loop()
+        with self._slots_lock:
+            entry = self._slots.get(id(loop))
+            if entry is None or entry[0] is not loop:
+                self._slots = {k: v for k, v in self._slots.items() if not v[0].is_closed()}
+                entry = self._slots[id(loop)] = (loop, asyncio.Semaphore(self.concurrency))
+            return entry[1]
+
     @asynccontextmanager
-    async def call(self, prompt_tokens: int) -> AsyncIterator[Callable[[int], None]]:
+    async def call(
+        self, prompt_tokens: int, *, slot: bool = True
+    ) -> AsyncIterator[Callable[[int], None]]:
         """Hold one call's place; the body reports the call's real token usage to the
-        yielded function (a call that fails keeps its estimate charged)."""
+        yielded function (a call that fails keeps its estimate charged). ``slot=False`` when
+        the model's HTTP client takes the request slot itself (see ``llm.build_chat_model``)."""
+        held = self.slot() if slot else None
+        async with held or nullcontext(), self._rated(prompt_tokens) as report:
+            yield report
+
+    @asynccontextmanager
+    async def _rated(self, prompt_tokens: int) -> AsyncIterator[Callable[[int], None]]:
+        """Wait for the request and token windows."""
         if self.requests is not None:
             await self.requests.aacquire()
         charge = await self.tokens.reserve(prompt_tokens) if self.tokens is not None else None

@@ -199,8 +199,9 @@ def test_budget_quota_and_rate_flags(
     stub: StubServer, demo_store_path: Path, tmp_path: Path
 ) -> None:
     env = fault_env(stub.base_url, demo_store_path)
-    # A token budget smaller than one item: the first item finishes, then the run stops.
-    res = run_cli(generate_args(tmp_path / "b", 5, "--token-budget", "10"), env)
+    # A token budget smaller than one item: the items of the first launch (6 at concurrency 4)
+    # finish, then the run stops short of 12.
+    res = run_cli(generate_args(tmp_path / "b", 12, "--token-budget", "10"), env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("token budget:")
     assert "warning: target not reached" in res.stderr and "token budget of 10" in res.stderr

@@ -54,6 +54,22 @@ _RARE = (
     "basalt",
     "cedar",
     "dune",
+    "lagoon",
+    "maple",
+    "nebula",
+    "opal",
+    "prairie",
+    "quill",
+    "reef",
+    "sparrow",
+    "topaz",
+    "umber",
+    "vortex",
+    "walnut",
+    "yarrow",
+    "zephyr",
+    "beacon",
+    "cinder",
 )
 
 
@@ -91,17 +107,21 @@ def scenario_for(document: str, mode: str) -> str:
 
 
 def good_question(document: str) -> str:
-    """A question whose content words are (almost) absent from the document."""
+    """A question whose content words are (almost) absent from the document.
+
+    Four distinct rare words picked by the document's digest: C(40, 4) word sets per template,
+    so thousands of documents rarely share a question (a shared one is a near duplicate).
+    """
     h = _digest(document)
-    a, b, c = _RARE[h % 24], _RARE[(h // 24) % 24], _RARE[(h // 576) % 24]
+    a, b, c, d = sorted(_RARE, key=lambda w: _digest(f"{h}:{w}"))[:4]
     templates = (
-        "Under the {a} {b} framing, what single conclusion would a reviewer draw here?",
-        "If {c} were the codename, which remark best explains the {a} situation?",
-        "Thinking of {b} and {c}, what would an outsider infer first?",
-        "Which conclusion links the {c} clue with the {a} {b} idea?",
-        "Why might a {b} observer single out this detail about {c}?",
+        "Under the {a} {b} framing, what single conclusion would a {d} reviewer draw about {c}?",
+        "If {c} were the codename, which {d} remark best explains the {a} {b} situation?",
+        "Thinking of {b} and {c}, what would a {d} outsider infer first about {a}?",
+        "Which conclusion links the {c} clue with the {a} {b} idea and the {d} note?",
+        "Why might a {b} observer single out this {d} detail about {c} and {a}?",
     )
-    return templates[(h // 13824) % len(templates)].format(a=a, b=b, c=c)
+    return templates[h % len(templates)].format(a=a, b=b, c=c, d=d)
 
 
 def copied_question(document: str) -> str:

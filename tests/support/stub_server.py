@@ -75,12 +75,24 @@ class StubStats:
     requests: int = 0
     completions: int = 0
     rejected: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    """Most chat-completion requests the server was handling at once."""
     faults: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def bump(self, name: Literal["requests", "completions", "rejected"]) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def bump_fault(self, kind: FaultKind) -> None:
         with self._lock:
@@ -92,6 +104,7 @@ class StubStats:
                 "requests": self.requests,
                 "completions": self.completions,
                 "rejected": self.rejected,
+                "peak_in_flight": self.peak_in_flight,
                 "faults": dict(self.faults),
             }
 
@@ -249,6 +262,7 @@ class _QuietServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     stub: StubServer
+    _counted = False
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes; with Nagle's algorithm on, the body then waits for
     # the client's delayed ACK (~40 ms per request), which would swamp the configured latency.
@@ -269,6 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         cut: bool = False,
     ) -> None:
         data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        self._done()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -282,7 +297,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.wfile.write(data)
 
+    def _done(self) -> None:
+        """The request stops counting as in flight: before its answer is written, since the
+        client may send its next request as soon as that answer arrives."""
+        if self._counted:
+            self._counted = False
+            self.stub.stats.leave()
+
     def _hang_up(self) -> None:
+        self._done()
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -323,6 +346,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._send(404, _error_body(f"no route POST {self.path}", "not_found_error"))
             return
+        stub.stats.enter()
+        self._counted = True
+        try:
+            self._complete(stub)
+        finally:
+            self._done()
+
+    def _complete(self, stub: StubServer) -> None:
         body = self._read_json()
         if body is None:
             return

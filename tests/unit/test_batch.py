@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError
 import clinsynth.graphs.factory  # noqa: F401  (registers the fatal endpoint errors)
 from clinsynth.agents.deps import Deps
 from clinsynth.config import RunConfig
-from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary, launch_target
+from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary, launch_target, pool_size
 from clinsynth.llm import LLMEndpointError, LLMRouter, StructuredLLM, UsageMeter
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
@@ -44,6 +44,11 @@ class ScriptedQA(BaseChatModel):
     tokens: tuple[int, int] = (100, 20)
     fail: bool = False
     call_times: list[float] = Field(default_factory=list)
+    active: int = 0
+    peak: int = 0
+    """Most calls in progress at once."""
+    on_call: Any = None
+    """Called with no argument at the start of every call (tests observe the runner)."""
 
     @property
     def _llm_type(self) -> str:
@@ -77,8 +82,15 @@ class ScriptedQA(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        await asyncio.sleep(self.delay_s)
-        return self._generate(messages, stop, **kwargs)
+        if self.on_call is not None:
+            self.on_call()
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(self.delay_s)
+            return self._generate(messages, stop, **kwargs)
+        finally:
+            self.active -= 1
 
 
 def make_runner(
@@ -349,3 +361,54 @@ def test_extra_candidates_are_cancelled_and_logged_once_the_target_is_met(
         r["provenance"]["usage"]["input_tokens"] + r["provenance"]["usage"]["output_tokens"]
         for r in acc + rej
     )
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "cap", "pool"), [(32, 32, 48), (1, 1, 2), (4, None, 4), (4, 8, 4), (8, 4, 12)]
+)
+def test_pool_size_adds_items_only_when_calls_are_capped(
+    concurrency: int, cap: int | None, pool: int
+) -> None:
+    assert pool_size(concurrency, cap) == pool
+
+
+def test_concurrency_slots_cap_calls_in_every_event_loop() -> None:
+    limits = CallLimits(concurrency=2)
+    active, peaks = [0], []
+
+    async def one() -> None:
+        async with limits.call(0):
+            active[0] += 1
+            peaks.append(active[0])
+            await asyncio.sleep(0.01)
+            active[0] -= 1
+
+    async def many() -> None:
+        await asyncio.gather(*(one() for _ in range(7)))
+
+    asyncio.run(many())
+    asyncio.run(many())  # a semaphore bound to the first, closed loop would fail here
+    assert max(peaks) == 2 and len(peaks) == 14
+    with pytest.raises(ValueError, match="concurrency"):
+        CallLimits(concurrency=0)
+
+
+def test_capped_calls_with_more_items_in_flight(demo_store_path: Path, tmp_path: Path) -> None:
+    run = RunConfig(n=8, max_concurrency=2)
+    model = ScriptedQA(delay_s=0.02)
+    limits = CallLimits(concurrency=2)
+    runner, _ = make_runner(demo_store_path, tmp_path / "run", run, model, limits=limits)
+    in_flight: list[int] = []
+    model.on_call = lambda: in_flight.append(runner.progress.in_flight)
+    assert go(runner).accepted == 8
+    assert model.peak == 2 and max(in_flight) == 3  # 2 + 2 / 2 items for 2 request slots
+    accounted(tmp_path / "run")
+
+
+def test_router_request_cap_needs_every_model_capped() -> None:
+    capped = CallLimits(concurrency=3)
+    a = StructuredLLM(ScriptedQA(), name="a", limits=capped)
+    b = StructuredLLM(ScriptedQA(), name="b", limits=capped)
+    assert LLMRouter({"generator": a, "critic": b}, default="generator").request_cap() == 3
+    free = StructuredLLM(ScriptedQA(), name="c", limits=CallLimits(rpm=60))
+    assert LLMRouter({"generator": a, "critic": free}, default="generator").request_cap() is None

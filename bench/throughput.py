@@ -1,7 +1,9 @@
 """Throughput of the batch runner against the stub server, compared with its ideal limit.
 
-With C items in flight, every LLM call taking ``latency`` seconds and k calls per accepted item,
-no runner can accept more than C / (k × latency) items per second. This runs the ``qa`` recipe
+With C LLM requests in flight (``--concurrency``; the runner keeps 1.5 × C items in flight so
+that requests do not wait for items between calls), every call taking ``latency`` seconds and
+k calls per accepted item, no runner can accept more than C / (k × latency) items per second.
+This runs the ``qa`` recipe
 end to end (batch runner → LangGraph item graph checkpointed in SQLite → Chroma → LangChain →
 OpenAI SDK → HTTP) at C = 1, 8 and 32 and reports accepted items/s as a ratio of that limit,
 plus LLM calls and tokens per accepted item. The stub server runs in its own process so its
@@ -32,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from clinsynth.config import RunConfig, Settings  # noqa: E402
-from clinsynth.graphs.batch import BatchRunner, package_versions  # noqa: E402
+from clinsynth.graphs.batch import BatchRunner, package_versions, pool_size  # noqa: E402
 from clinsynth.graphs.factory import build_deps  # noqa: E402
 from clinsynth.memory.embeddings import HashingEmbedder  # noqa: E402
 from clinsynth.memory.store import VectorStore  # noqa: E402
@@ -148,13 +150,14 @@ def run_case(
     rate = items / wall
     # Steady state: between the 10th and 90th percentile of accepted items (no ramp-up, and
     # no end of run, where a fixed target leaves slots idle while the last items finish).
-    t10 = next(t for t, a in marks if a >= 0.1 * items)
-    t90 = next(t for t, a in marks if a >= 0.9 * items)
-    steady = (0.8 * items) / (t90 - t10) if t90 > t10 else float("nan")
+    t10, a10 = next((t, a) for t, a in marks if a >= 0.1 * items)
+    t90, a90 = next((t, a) for t, a in marks if a >= 0.9 * items)
+    steady = (a90 - a10) / (t90 - t10) if t90 > t10 else float("nan")
     raw_calls_per_s = asyncio.run(raw_sdk_rate(base_url, calls, concurrency))
     raw_limit_calls = concurrency / latency
     return {
         "concurrency": concurrency,
+        "items_in_flight": pool_size(concurrency, deps.llm.request_cap()),
         "checkpoint": checkpoint,
         "items": items,
         "rejected": summary.rejected,

@@ -26,6 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from clinsynth import aio  # noqa: E402
 from clinsynth.config import RunConfig, Settings  # noqa: E402
 from clinsynth.graphs.batch import BatchRunner, package_versions  # noqa: E402
 from clinsynth.graphs.factory import build_deps  # noqa: E402
@@ -70,13 +71,13 @@ def run_case(store: Path, latency: float, concurrency: int, items: int) -> dict[
         deps, meter = build_deps(settings, run, store_path=store, embedder=emb)
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
-            summary = asyncio.run(BatchRunner(deps, Path(out) / "run", meter=meter).run())
+            summary = aio.run(BatchRunner(deps, Path(out) / "run", meter=meter).run())
             wall = time.perf_counter() - t0
         bodies = [dict(r.body) for r in stub.received if r.path.endswith("/chat/completions")]
         calls = len(bodies)
         for body in bodies:
             body.pop("stream", None)
-        raw_wall = asyncio.run(raw_calls(stub.base_url, bodies, concurrency))
+        raw_wall = aio.run(raw_calls(stub.base_url, bodies, concurrency))
     assert summary.accepted == items, summary
     ideal = calls * latency / concurrency
     return {

@@ -25,7 +25,6 @@ and the output says so.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
@@ -41,6 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from qa_reader import load_split  # noqa: E402
 
+from clinsynth import aio  # noqa: E402
 from clinsynth.config import RunConfig, Settings  # noqa: E402
 from clinsynth.graphs.batch import BatchRunner  # noqa: E402
 from clinsynth.graphs.factory import build_deps  # noqa: E402
@@ -108,7 +108,7 @@ def generate(
     recipe = get_recipe("qa", run.recipe_options)
     deps, meter = build_deps(settings, run, store_path=store, recipe=recipe)
     t0 = time.perf_counter()
-    summary = asyncio.run(BatchRunner(deps, out, meter=meter).run())
+    summary = aio.run(BatchRunner(deps, out, meter=meter).run())
     rows = [json.loads(line) for line in (out / "accepted.jsonl").read_text().splitlines()]
     scores = [r["provenance"]["critic_scores"] for r in rows]
 

@@ -3,7 +3,7 @@
 With C LLM requests in flight (``--concurrency``; the runner keeps 1.5 × C items in flight so
 that requests do not wait for items between calls), every call taking ``latency`` seconds and
 k calls per accepted item, no runner can accept more than C / (k × latency) items per second.
-This runs the ``qa`` recipe
+This runs the ``qa`` recipe on the CLI's event loop (``clinsynth.aio``: uvloop where installed)
 end to end (batch runner → LangGraph item graph checkpointed in SQLite → Chroma → LangChain →
 OpenAI SDK → HTTP) at C = 1, 8 and 32 and reports accepted items/s as a ratio of that limit,
 plus LLM calls and tokens per accepted item. The stub server runs in its own process so its
@@ -33,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from clinsynth import aio  # noqa: E402
 from clinsynth.config import RunConfig, Settings  # noqa: E402
 from clinsynth.graphs.batch import BatchRunner, package_versions, pool_size  # noqa: E402
 from clinsynth.graphs.factory import build_deps  # noqa: E402
@@ -141,7 +142,7 @@ def run_case(
         marks: list[tuple[float, int]] = []
         runner = BatchRunner(deps, Path(out) / "run", meter=meter)
         runner.on_progress = lambda p: marks.append((time.perf_counter(), p.accepted))
-        summary = asyncio.run(runner.run())
+        summary = aio.run(runner.run())
         wall = time.perf_counter() - t0
     assert summary.accepted == items, summary
     calls = summary.usage.calls
@@ -153,7 +154,7 @@ def run_case(
     t10, a10 = next((t, a) for t, a in marks if a >= 0.1 * items)
     t90, a90 = next((t, a) for t, a in marks if a >= 0.9 * items)
     steady = (a90 - a10) / (t90 - t10) if t90 > t10 else float("nan")
-    raw_calls_per_s = asyncio.run(raw_sdk_rate(base_url, calls, concurrency))
+    raw_calls_per_s = aio.run(raw_sdk_rate(base_url, calls, concurrency))
     raw_limit_calls = concurrency / latency
     return {
         "concurrency": concurrency,
@@ -213,6 +214,7 @@ def main() -> None:
             "hashing embedder, near_duplicate_threshold 1.0, synthetic corpus of distinct notes"
         ),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "event_loop": "uvloop" if aio.loop_factory() else "asyncio",
         "versions": package_versions(),
         "results": results,
     }

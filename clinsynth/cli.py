@@ -6,7 +6,6 @@ in one line and exit code 1, and the same command resumes it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from clinsynth import aio
 from clinsynth.cli_support import (
     EmbedderOpt,
     StoreOpt,
@@ -273,7 +273,7 @@ def _generate(**kw: Any) -> None:
         shutil.rmtree(out_dir)
 
     for ep in {e.model_dump_json(): e for e in endpoints.values()}.values():
-        asyncio.run(check_endpoint(endpoint_config(ep)))
+        aio.run(check_endpoint(endpoint_config(ep)))
     deps, meter = build_deps(
         settings, run, endpoints=endpoints, cache_path=out_dir / "reasoning_cache.sqlite"
     )
@@ -316,7 +316,7 @@ def _generate(**kw: Any) -> None:
 
     runner = BatchRunner(deps, out_dir, on_progress=on_progress, meter=meter)
     with bar:
-        summary = asyncio.run(runner.run())
+        summary = aio.run(runner.run())
     cost = f" · cost {summary.cost:.4g}" if summary.cost is not None else ""
     quotas = f" · per {run.quota_by} {summary.quotas}" if run.quotas else ""
     out.print(

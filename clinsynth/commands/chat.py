@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from clinsynth import aio
 from clinsynth.cli_support import EmbedderOpt, StoreOpt, console, guard, settings_from_env
 
 EXIT_WORDS = {"exit", "quit", ":q"}
@@ -55,7 +56,7 @@ def _chat(
     settings = settings_from_env(store, embedder).model_copy(update=update)
     toolkit = ClinsynthToolkit(settings, data_dir=data_dir)
     llm = chat_model(settings)  # fails here, with one line, when no endpoint is configured
-    asyncio.run(_session(toolkit, llm, thread))
+    aio.run(_session(toolkit, llm, thread))
 
 
 def _read(prompt: str) -> str | None:

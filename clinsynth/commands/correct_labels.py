@@ -15,13 +15,13 @@ Two inputs:
 
 from __future__ import annotations
 
-import asyncio
 import csv
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from clinsynth import aio
 from clinsynth.cli_support import UserError, console, guard, out, settings_from_env
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _correct(
         settings = settings_from_env()
         llm = build_router(settings.endpoints(), UsageMeter()).for_role("critic")
         with console.status(f"asking {llm.name} about {sum(d.flagged for d in decisions)} items…"):
-            decisions = asyncio.run(adjudicate(texts, decisions, llm))
+            decisions = aio.run(adjudicate(texts, decisions, llm))
     return decisions
 
 

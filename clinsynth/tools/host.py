@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from clinsynth import aio
 from clinsynth.config import ConfigError, EndpointSettings, RunConfig, Settings, one_line
 from clinsynth.schemas import CheckResult, ItemRecord, SourceChunk, Task, Verdict
 
@@ -437,7 +438,7 @@ class ClinsynthToolkit:
             return await self._run(run, out_dir, report, avoid)
 
         def in_thread() -> GenerateResult:
-            return contextvars.Context().run(asyncio.run, work())
+            return contextvars.Context().run(aio.run, work())
 
         pump_task = asyncio.create_task(pump()) if progress else None
         try:
@@ -763,7 +764,7 @@ def as_tools(
         return result.model_dump_json()
 
     def generate_sync(**kwargs: Any) -> str:
-        return asyncio.run(generate_async(**kwargs))
+        return aio.run(generate_async(**kwargs))
 
     specs: dict[str, tuple[type[BaseModel], Callable[..., Any], Callable[..., Any]]] = {
         "search_corpus": (SearchArgs, _sync(tk.search, SearchArgs), _async(tk.search, SearchArgs)),

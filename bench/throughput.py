@@ -1,6 +1,6 @@
 """Throughput of the batch runner against the stub server, compared with its ideal limit.
 
-With C LLM requests in flight (``--concurrency``; the runner keeps 1.5 × C items in flight so
+With C LLM requests in flight (``--concurrency``; the runner keeps 2 × C items in flight so
 that requests do not wait for items between calls), every call taking ``latency`` seconds and
 k calls per accepted item, no runner can accept more than C / (k × latency) items per second.
 This runs the ``qa`` recipe on the CLI's event loop (``clinsynth.aio``: uvloop where installed)

@@ -37,7 +37,7 @@ class RunConfig(BaseModel):
         ge=1,
         le=256,
         description=(
-            "LLM requests in flight at once (the batch runner keeps half as many items again in "
+            "LLM requests in flight at once (the batch runner keeps twice as many items in "
             "flight, so requests never wait while items are between calls)"
         ),
     )

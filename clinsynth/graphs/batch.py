@@ -71,14 +71,15 @@ def pool_size(max_concurrency: int, request_cap: int | None) -> int:
     """Items to keep in flight.
 
     ``max_concurrency`` counts LLM requests. When every call of the run waits for one of that
-    many slots (``CallLimits``), the pool holds half as many items again, so that while some
-    items are between calls (retrieval, critic, checkpoints) others keep every slot busy
-    (``bench/throughput.py`` reports the share of time the slots were busy). Without such a
-    cap each item may be in a call, so the pool is ``max_concurrency``.
+    many slots (``CallLimits``), the pool holds twice as many items, so that while some items
+    are between calls (retrieval, critic, checkpoints) others keep every slot busy. Items
+    started together answer together; then half of the slots idle while the loop works through
+    that wave unless as many items again are queued for them. Without such a cap each item may
+    be in a call, so the pool is ``max_concurrency``.
     """
     if request_cap is None or request_cap > max_concurrency:
         return max_concurrency
-    return max_concurrency + math.ceil(max_concurrency / 2)
+    return 2 * max_concurrency
 
 
 def register_fatal(*types: type[BaseException]) -> None:

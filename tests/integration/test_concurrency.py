@@ -34,6 +34,6 @@ def test_requests_at_the_endpoint_never_exceed_the_concurrency(
         peak = stub.stats.peak_in_flight
     assert summary.accepted == 16
     assert peak == 4, f"the endpoint saw {peak} requests at once"
-    # More items than request slots were in flight (6 = 4 + 4 / 2), so slots never idled
+    # More items than request slots were in flight (8 = 2 × 4), so slots never idled
     # while an item was between calls.
     assert max(items_in_flight) > 4

@@ -199,7 +199,7 @@ def test_budget_quota_and_rate_flags(
     stub: StubServer, demo_store_path: Path, tmp_path: Path
 ) -> None:
     env = fault_env(stub.base_url, demo_store_path)
-    # A token budget smaller than one item: the items of the first launch (6 at concurrency 4)
+    # A token budget smaller than one item: the items of the first launch (8 at concurrency 4)
     # finish, then the run stops short of 12.
     res = run_cli(generate_args(tmp_path / "b", 12, "--token-budget", "10"), env)
     assert res.returncode == 0, res.stderr

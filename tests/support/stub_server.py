@@ -173,8 +173,12 @@ class StubServer:
         reject_tools: bool = False,
         port: int = 0,
         model_ids: tuple[str, ...] = ("stub-model",),
+        keep_requests: bool = True,
     ) -> None:
+        """``keep_requests=False`` leaves ``received`` empty: a server in its own process
+        has no reader for it, and thousands of kept bodies slow its garbage collector."""
         self.responder = responder
+        self.keep_requests = keep_requests
         self.latency_s = latency_s
         self.faults = faults or FaultConfig()
         self.reject_json_schema = reject_json_schema
@@ -248,6 +252,8 @@ class StubServer:
             return random.Random(self._rng.random())
 
     def record(self, entry: Received) -> None:
+        if not self.keep_requests:
+            return
         with self._lock:
             self.received.append(entry)
 
@@ -263,6 +269,7 @@ class _QuietServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     stub: StubServer
     _counted = False
+    _arrived = 0.0
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes; with Nagle's algorithm on, the body then waits for
     # the client's delayed ACK (~40 ms per request), which would swamp the configured latency.
@@ -298,9 +305,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _done(self) -> None:
-        """The request stops counting as in flight: before its answer is written, since the
-        client may send its next request as soon as that answer arrives."""
+        """Wait until the configured latency has passed since the request arrived (the
+        server's own work counts towards it), then stop counting the request as in flight:
+        before its answer is written, as the client may send its next one on receipt."""
         if self._counted:
+            self.stub.sleep(self.stub.latency_s - (time.monotonic() - self._arrived))
             self._counted = False
             self.stub.stats.leave()
 
@@ -340,6 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, _error_body(f"no route GET {self.path}", "not_found_error"))
 
     def do_POST(self) -> None:
+        self._arrived = time.monotonic()
         stub = self.stub
         stub.stats.bump("requests")
         if self.path.rstrip("/") != "/v1/chat/completions":
@@ -359,7 +369,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         entry = Received(time.monotonic(), self.path, body)
         stub.record(entry)
-        stub.sleep(stub.latency_s)
         rejection = self._capability_rejection(body)
         if rejection is not None:
             stub.stats.bump("rejected")
@@ -612,6 +621,7 @@ def main(argv: list[str] | None = None) -> None:
         reject_json_schema=args.reject_json_schema,
         reject_tools=args.reject_tools,
         port=args.port,
+        keep_requests=False,
     )
     with server:
         print(f"stub server listening on {server.base_url}", flush=True)

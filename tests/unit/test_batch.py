@@ -364,7 +364,7 @@ def test_extra_candidates_are_cancelled_and_logged_once_the_target_is_met(
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "cap", "pool"), [(32, 32, 48), (1, 1, 2), (4, None, 4), (4, 8, 4), (8, 4, 12)]
+    ("concurrency", "cap", "pool"), [(32, 32, 64), (1, 1, 2), (4, None, 4), (4, 8, 4), (8, 4, 16)]
 )
 def test_pool_size_adds_items_only_when_calls_are_capped(
     concurrency: int, cap: int | None, pool: int
@@ -401,7 +401,7 @@ def test_capped_calls_with_more_items_in_flight(demo_store_path: Path, tmp_path:
     in_flight: list[int] = []
     model.on_call = lambda: in_flight.append(runner.progress.in_flight)
     assert go(runner).accepted == 8
-    assert model.peak == 2 and max(in_flight) == 3  # 2 + 2 / 2 items for 2 request slots
+    assert model.peak == 2 and max(in_flight) == 4  # 2 × 2 items for 2 request slots
     accounted(tmp_path / "run")
 
 

@@ -775,13 +775,17 @@ class LLMRouter:
         """Role → model name, for provenance and the run manifest."""
         return {role: llm.name for role, llm in self.models.items()}
 
+    def call_limits(self) -> list[CallLimits | None]:
+        """The distinct limits of the roles' models (None for a model without any)."""
+        return list({id(m.limits): m.limits for m in self.models.values()}.values())
+
     def request_cap(self) -> int | None:
         """Most LLM requests in flight at once over all roles (None when some model is
         uncapped; roles sharing one ``CallLimits`` share its slots)."""
-        limits = {id(m.limits): m.limits for m in self.models.values()}
-        if not limits or any(lim is None or lim.concurrency is None for lim in limits.values()):
+        limits = self.call_limits()
+        if any(lim is None or lim.concurrency is None for lim in limits):
             return None
-        return sum(lim.concurrency or 0 for lim in limits.values() if lim is not None)
+        return sum(lim.concurrency or 0 for lim in limits if lim is not None)
 
 
 def _config_key(cfg: EndpointConfig) -> str:

@@ -44,6 +44,7 @@ from clinsynth.schemas import (
     Usage,
 )
 from clinsynth.tools.io import JsonlLog, RunFiles, iter_jsonl, read_records, write_json_atomic
+from clinsynth.tools.limits import call_rank
 
 StopReason = Literal[
     "target reached", "token budget", "cost budget", "wall time", "candidate limit", "aborted"
@@ -387,6 +388,11 @@ class BatchRunner:
                     return f"surplus: the quota for {cfg.quota_by} {key!r} was met first"
             return None
 
+        def order_calls(newest_first: bool) -> None:
+            for limits in self.deps.llm.call_limits():
+                if limits is not None:
+                    limits.serve_newest_first(newest_first)
+
         async with open_checkpointer(files.checkpoints, commit_interval_s=0.2) as saver:
             graph = build_item_graph(self.deps, saver)
             limit = recursion_limit(cfg.max_attempts)
@@ -395,6 +401,7 @@ class BatchRunner:
 
             async def run_item(task: Task) -> ItemRecord:
                 current_item.set(task.id)  # this task's context only
+                call_rank.set(task.index)
                 config: Any = {"configurable": {"thread_id": task.id}, "recursion_limit": limit}
                 snapshot = await graph.aget_state(config)
                 if snapshot.values and not snapshot.next and snapshot.values.get("status"):
@@ -415,8 +422,18 @@ class BatchRunner:
                 if key is not None:
                     quota_in_flight[key] += 1
 
+            newest_first = False
+            order_calls(False)  # a previous run in this loop may have left it on
             try:
                 while True:
+                    # The end game: nothing will replace finished items, so queued calls go
+                    # newest item first (see tools.limits.Slots) and the last calls end together.
+                    end_game = stopped_by is not None or (
+                        launch_target(cfg.n - p.accepted, accept_rate()) < pool
+                    )
+                    if end_game != newest_first:
+                        newest_first = end_game
+                        order_calls(end_game)
                     while len(tasks) < pool and error is None:
                         if pending:
                             launch(pending.pop(0))

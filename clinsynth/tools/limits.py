@@ -1,7 +1,7 @@
 """Concurrency, requests- and tokens-per-minute limits shared by every LLM call of a run.
 
-Concurrency is an ``asyncio.Semaphore`` per event loop: it caps requests in flight, not items,
-so the batch runner can keep a few more items in flight than there are request slots. For
+Concurrency is a set of request slots per event loop (:class:`Slots`): it caps requests in
+flight, not items, so the batch runner can keep more items in flight than there are slots. For
 OpenAI-compatible endpoints the HTTP client takes the slot for the exchange itself (retry
 back-off holds none); other models take it around the whole call.
 
@@ -11,18 +11,21 @@ is known only after it returns — so :class:`TokenWindow` is written here: a ca
 prompt estimate in a rolling window before it is sent and is charged its real usage after.
 
 The rate limiters keep no event-loop state (a thread lock and ``asyncio.sleep`` polling) and the
-semaphores are per loop, so one instance serves any number of ``asyncio.run`` calls; build
+slots are per loop, so one instance serves any number of ``asyncio.run`` calls; build
 them per run, never at import.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from langchain_core.rate_limiters import InMemoryRateLimiter
@@ -95,6 +98,62 @@ class TokenWindow:
             charge.tokens = max(tokens, 0)
 
 
+call_rank: ContextVar[int] = ContextVar("clinsynth_call_rank", default=0)
+"""Launch order of the item whose LLM calls run in this context (set by the batch runner)."""
+
+
+class Slots:
+    """``n`` request slots; waiters are served in arrival order, or newest item first.
+
+    Written here because ``asyncio.Semaphore`` serves only in arrival order. At the end of a
+    run the items in flight finish their last calls and nothing replaces them; the newest
+    items have the most calls left, and serving them first lets the last calls end together
+    instead of the newest items waiting a turn behind older ones for each of theirs.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._free = n
+        self._newest_first = False
+        self._arrival = itertools.count()
+        # (priority, arrival, item rank, future): a heap, first entry served first.
+        self._waiters: list[tuple[int, int, int, asyncio.Future[None]]] = []
+
+    def serve_newest_first(self, newest_first: bool) -> None:
+        """Serve waiters newest item first (True) or in arrival order (False) from now on."""
+        if newest_first != self._newest_first:
+            self._newest_first = newest_first
+            self._waiters = [
+                (-rank if newest_first else 0, n, rank, fut) for _, n, rank, fut in self._waiters
+            ]
+            heapq.heapify(self._waiters)
+
+    async def __aenter__(self) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        rank = call_rank.get()
+        priority = -rank if self._newest_first else 0
+        heapq.heappush(self._waiters, (priority, next(self._arrival), rank, fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed a slot just before the cancel
+                self._release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            fut = heapq.heappop(self._waiters)[3]
+            if not fut.done():  # cancelled waiters are skipped
+                fut.set_result(None)
+                return
+        self._free += 1
+
+
 class CallLimits:
     """The per-run limits around every LLM call (see ``StructuredLLM``): at most
     ``concurrency`` calls at once, ``rpm`` requests and ``tpm`` tokens per minute."""
@@ -107,9 +166,9 @@ class CallLimits:
         self.rpm = rpm
         self.tpm = tpm
         self.concurrency = concurrency
-        # One semaphore per event loop (an asyncio.Semaphore binds to the loop it first waits
-        # in); entries of closed loops are dropped when a new loop arrives.
-        self._slots: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+        # Slots per event loop (their futures belong to one loop); entries of closed loops are
+        # dropped when a new loop arrives.
+        self._slots: dict[int, tuple[asyncio.AbstractEventLoop, Slots]] = {}
         self._slots_lock = threading.Lock()
         self.requests = (
             InMemoryRateLimiter(
@@ -122,8 +181,8 @@ class CallLimits:
         )
         self.tokens = TokenWindow(tpm) if tpm else None
 
-    def slot(self) -> asyncio.Semaphore | None:
-        """The running loop's semaphore of ``concurrency`` request slots (None: no cap)."""
+    def slot(self) -> Slots | None:
+        """The running loop's ``concurrency`` request slots (None: no cap)."""
         if self.concurrency is None:
             return None
         loop = asyncio.get_running_loop()
@@ -131,8 +190,15 @@ class CallLimits:
             entry = self._slots.get(id(loop))
             if entry is None or entry[0] is not loop:
                 self._slots = {k: v for k, v in self._slots.items() if not v[0].is_closed()}
-                entry = self._slots[id(loop)] = (loop, asyncio.Semaphore(self.concurrency))
+                entry = self._slots[id(loop)] = (loop, Slots(self.concurrency))
             return entry[1]
+
+    def serve_newest_first(self, newest_first: bool) -> None:
+        """Order the running loop's queued calls newest item first (the end of a run, when
+        no item replaces a finished one) or by arrival (otherwise: no item waits forever)."""
+        slots = self.slot()
+        if slots is not None:
+            slots.serve_newest_first(newest_first)
 
     @asynccontextmanager
     async def call(

@@ -127,7 +127,8 @@ def generate(
     config: Annotated[Path | None, typer.Option(help="TOML/JSON run + endpoint config")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="generator attempts per item")] = None,
     concurrency: Annotated[
-        int | None, typer.Option(help="LLM requests in flight at once (2x as many items)")
+        int | None,
+        typer.Option(help="LLM requests in flight at once (an endpoint gets 2x as many items)"),
     ] = None,
     max_candidates: Annotated[int | None, typer.Option(help="stop after N candidates")] = None,
     token_budget: Annotated[int | None, typer.Option(help="stop after N tokens")] = None,

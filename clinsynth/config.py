@@ -37,8 +37,8 @@ class RunConfig(BaseModel):
         ge=1,
         le=256,
         description=(
-            "LLM requests in flight at once (the batch runner keeps twice as many items in "
-            "flight, so requests never wait while items are between calls)"
+            "LLM requests in flight at once (with an endpoint the batch runner keeps twice as "
+            "many items in flight, so requests never wait while items are between calls)"
         ),
     )
     max_candidates: int | None = Field(

@@ -780,8 +780,11 @@ class LLMRouter:
         return list({id(m.limits): m.limits for m in self.models.values()}.values())
 
     def request_cap(self) -> int | None:
-        """Most LLM requests in flight at once over all roles (None when some model is
-        uncapped; roles sharing one ``CallLimits`` share its slots)."""
+        """Most requests in flight at once over all roles when every model takes its request
+        slots in its HTTP client (``transport_slots``); None otherwise (a model without a cap,
+        or the in-process local model, which serves one call at a time anyway)."""
+        if not all(m.transport_slots for m in self.models.values()):
+            return None
         limits = self.call_limits()
         if any(lim is None or lim.concurrency is None for lim in limits):
             return None

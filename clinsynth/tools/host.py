@@ -94,7 +94,10 @@ class GenerateArgs(BaseModel):
     recipe: str = Field(default="qa", description="generation recipe")
     max_attempts: int = Field(default=3, ge=1, le=10, description="generator attempts per item")
     concurrency: int = Field(
-        default=4, ge=1, le=64, description="LLM requests in flight at once (2x as many items)"
+        default=4,
+        ge=1,
+        le=64,
+        description="LLM requests in flight at once (an endpoint gets 2x as many items)",
     )
     seed: int = Field(
         default=0, description="run seed; change it for different items on the same ask"

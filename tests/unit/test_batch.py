@@ -393,22 +393,27 @@ def test_concurrency_slots_cap_calls_in_every_event_loop() -> None:
         CallLimits(concurrency=0)
 
 
-def test_capped_calls_with_more_items_in_flight(demo_store_path: Path, tmp_path: Path) -> None:
-    run = RunConfig(n=8, max_concurrency=2)
+def test_call_level_slots_cap_calls_of_a_model_without_http_slots(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    run = RunConfig(n=8, max_concurrency=4)
     model = ScriptedQA(delay_s=0.02)
-    limits = CallLimits(concurrency=2)
+    limits = CallLimits(concurrency=2)  # fewer slots than items: the calls wait for them
     runner, _ = make_runner(demo_store_path, tmp_path / "run", run, model, limits=limits)
     in_flight: list[int] = []
     model.on_call = lambda: in_flight.append(runner.progress.in_flight)
     assert go(runner).accepted == 8
-    assert model.peak == 2 and max(in_flight) == 4  # 2 × 2 items for 2 request slots
+    # No HTTP-level slots: the pool stays at max_concurrency, and calls never exceed the cap.
+    assert model.peak == 2 and max(in_flight) == 4
     accounted(tmp_path / "run")
 
 
 def test_router_request_cap_needs_every_model_capped() -> None:
     capped = CallLimits(concurrency=3)
-    a = StructuredLLM(ScriptedQA(), name="a", limits=capped)
-    b = StructuredLLM(ScriptedQA(), name="b", limits=capped)
+    a = StructuredLLM(ScriptedQA(), name="a", limits=capped, transport_slots=True)
+    b = StructuredLLM(ScriptedQA(), name="b", limits=capped, transport_slots=True)
     assert LLMRouter({"generator": a, "critic": b}, default="generator").request_cap() == 3
-    free = StructuredLLM(ScriptedQA(), name="c", limits=CallLimits(rpm=60))
+    free = StructuredLLM(ScriptedQA(), name="c", limits=CallLimits(rpm=60), transport_slots=True)
     assert LLMRouter({"generator": a, "critic": free}, default="generator").request_cap() is None
+    local = StructuredLLM(ScriptedQA(), name="d", limits=capped)  # slots around the call
+    assert LLMRouter({"generator": a, "critic": local}, default="generator").request_cap() is None

@@ -73,11 +73,11 @@ def pool_size(max_concurrency: int, request_cap: int | None) -> int:
 
     ``max_concurrency`` counts LLM requests. When every request of the run waits for one of
     that many slots in the HTTP client (``LLMRouter.request_cap``), the pool holds twice as
-    many items, so that while some items
-    are between calls (retrieval, critic, checkpoints) others keep every slot busy. Items
-    started together answer together; then half of the slots idle while the loop works through
-    that wave unless as many items again are queued for them. Otherwise (the in-process local
-    model, uncapped models) the pool is ``max_concurrency``, as before.
+    many items, so that while some items are between calls (retrieval, critic, checkpoints)
+    others keep every slot busy. Items started together answer together; then half of the
+    slots idle while the loop works through that wave unless as many items again are queued
+    for them. Otherwise (the in-process local model, uncapped models) the pool is
+    ``max_concurrency``, as before.
     """
     if request_cap is None or request_cap > max_concurrency:
         return max_concurrency

@@ -27,7 +27,7 @@ from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import VectorStore
 from clinsynth.recipes import get_recipe
 from clinsynth.tools.io import iter_jsonl
-from clinsynth.tools.limits import CallLimits, TokenWindow
+from clinsynth.tools.limits import CallLimits, Slots, TokenWindow, call_rank
 from tests.support import qa_responder
 from tests.support.fakes import usage
 from tests.support.qa_responder import qa_reply
@@ -417,3 +417,50 @@ def test_router_request_cap_needs_every_model_capped() -> None:
     assert LLMRouter({"generator": a, "critic": free}, default="generator").request_cap() is None
     local = StructuredLLM(ScriptedQA(), name="d", limits=capped)  # slots around the call
     assert LLMRouter({"generator": a, "critic": local}, default="generator").request_cap() is None
+
+
+def test_slots_survive_cancelled_waiters_and_serve_newest_first_at_the_end() -> None:
+    async def scenario() -> list[str]:
+        slots, order = Slots(1), []
+
+        async def hold(name: str, rank: int, seconds: float) -> None:
+            call_rank.set(rank)
+            async with slots:
+                order.append(name)
+                await asyncio.sleep(seconds)
+
+        first = asyncio.create_task(hold("first", 0, 0.05))
+        await asyncio.sleep(0.01)
+        cancelled = asyncio.create_task(hold("cancelled", 1, 0))
+        old = asyncio.create_task(hold("old", 2, 0))
+        new = asyncio.create_task(hold("new", 3, 0))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        slots.serve_newest_first(True)  # queued: old (rank 2), new (rank 3)
+        await asyncio.gather(first, old, new, cancelled, return_exceptions=True)
+        async with slots:  # nothing leaked: the slot is free again
+            order.append("after")
+        return order
+
+    assert asyncio.run(scenario()) == ["first", "new", "old", "after"]
+
+
+def test_slot_handed_to_a_waiter_cancelled_before_it_runs_passes_on() -> None:
+    async def scenario() -> list[str]:
+        slots, got = Slots(1), []
+
+        async def take(name: str) -> None:
+            async with slots:
+                got.append(name)
+
+        async with slots:
+            b = asyncio.create_task(take("b"))
+            c = asyncio.create_task(take("c"))
+            await asyncio.sleep(0.01)  # both queued
+        b.cancel()  # its slot was handed over on release, before it could run
+        await asyncio.gather(b, c, return_exceptions=True)
+        async with slots:
+            got.append("after")
+        return got
+
+    assert asyncio.run(scenario()) == ["c", "after"]

@@ -10,15 +10,14 @@ from typing import Any
 from clinsynth.agents._common import task_of
 from clinsynth.agents.deps import Deps
 from clinsynth.memory.store import EmptyStoreError
-from clinsynth.schemas import ItemState, SourceChunk
+from clinsynth.recipes.base import RetrievalRequest
+from clinsynth.schemas import ItemState, SourceChunk, Task
 
 
 def make_retriever(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]]]:
     """Build the retriever node."""
 
-    def fetch(state: ItemState) -> list[SourceChunk]:
-        task = task_of(state)
-        req = deps.recipe.retrieval(task, deps.run)
+    def fetch(task: Task, req: RetrievalRequest) -> list[SourceChunk]:
         if req.query:
             return deps.store.query(req.query, k=req.k, where=req.where)
         if req.sample_seed is not None:
@@ -30,12 +29,14 @@ def make_retriever(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]
         return [deps.store.chunk_at(req.offset or 0, where=req.where)]
 
     async def retriever(state: ItemState) -> dict[str, Any]:
-        if deps.recipe.retrieval(task_of(state), deps.run).query:
-            chunks = await asyncio.to_thread(fetch, state)  # embeds the query: model work
+        task = task_of(state)
+        req = deps.recipe.retrieval(task, deps.run)
+        if req.query:
+            chunks = await asyncio.to_thread(fetch, task, req)  # embeds the query: model work
         else:
             # A lookup by id takes well under a millisecond; a thread hop costs more than that
             # under load (the worker waits for the GIL), so it runs on the loop.
-            chunks = fetch(state)
+            chunks = fetch(task, req)
         return {"chunks": [c.model_dump(mode="json") for c in chunks]}
 
     return retriever

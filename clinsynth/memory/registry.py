@@ -66,16 +66,17 @@ class AcceptedRegistry:
     def cached_embedding(self, text: str) -> np.ndarray | None:
         """The embedding of ``text`` if it is among the recent ones (no model call), else None."""
         with self._lock:
-            return self._recent.get(text)
+            cached = self._recent.get(text)
+            if cached is not None:
+                self._recent.move_to_end(text)
+            return cached
 
     def embed_one(self, text: str) -> np.ndarray:
         """The (normalised) embedding of one text, for the vector variants below; the last
         ``_RECENT`` texts are remembered so a candidate is embedded once, not per check."""
-        with self._lock:
-            cached = self._recent.get(text)
-            if cached is not None:
-                self._recent.move_to_end(text)
-                return cached
+        cached = self.cached_embedding(text)
+        if cached is not None:
+            return cached
         vector = self.embedder.embed([text])[0]
         with self._lock:
             self._recent[text] = vector

@@ -7,7 +7,9 @@ This runs the ``qa`` recipe on the CLI's event loop (``clinsynth.aio``: uvloop w
 end to end (batch runner → LangGraph item graph checkpointed in SQLite → Chroma → LangChain →
 OpenAI SDK → HTTP) at C = 1, 8 and 32 and reports accepted items/s as a ratio of that limit,
 plus LLM calls and tokens per accepted item. The stub server runs in its own process so its
-threads do not compete with the runner for the GIL. Writes bench/results/throughput.json.
+threads do not compete with the runner for the GIL. By default each case runs twice, with the
+runner's garbage-collector setting (``clinsynth.aio.quiet_gc``) and with Python's default, and
+reports the time spent in the collector. Writes bench/results/throughput.json.
 
     python bench/throughput.py [--latency 0.2] [--quick]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import os
@@ -26,9 +29,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -124,8 +128,33 @@ async def raw_sdk_rate(base_url: str, calls: int, concurrency: int) -> float:
     return calls / wall
 
 
+@contextmanager
+def gc_pauses() -> Iterator[list[float]]:
+    """Yields a list that collects the duration of every garbage collection in the block."""
+    pauses: list[float] = []
+    started: list[float] = []
+
+    def timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            pauses.append(time.perf_counter() - started.pop())
+
+    gc.callbacks.append(timer)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(timer)
+
+
 def run_case(
-    store: Path, base_url: str, latency: float, concurrency: int, items: int, checkpoint: str
+    store: Path,
+    base_url: str,
+    latency: float,
+    concurrency: int,
+    items: int,
+    checkpoint: str,
+    gc_mode: str = "quiet",
 ) -> dict[str, Any]:
     settings = Settings(
         base_url=base_url, api_key="bench", model="stub", embedder="hashing", max_retries=0
@@ -142,7 +171,10 @@ def run_case(
         marks: list[tuple[float, int]] = []
         runner = BatchRunner(deps, Path(out) / "run", meter=meter)
         runner.on_progress = lambda p: marks.append((time.perf_counter(), p.accepted))
-        summary = aio.run(runner.run())
+        # "default" runs without the runner's collector setting (aio.quiet_gc), to compare.
+        setting = nullcontext if gc_mode == "default" else aio.quiet_gc
+        with gc_pauses() as pauses, patch("clinsynth.graphs.batch.aio.quiet_gc", setting):
+            summary = aio.run(runner.run())
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert summary.accepted == items, summary
     calls = summary.usage.calls
@@ -160,6 +192,7 @@ def run_case(
         "concurrency": concurrency,
         "items_in_flight": pool_size(concurrency, deps.llm.request_cap()),
         "checkpoint": checkpoint,
+        "gc": gc_mode,
         "items": items,
         "rejected": summary.rejected,
         "wall_s": round(wall, 3),
@@ -170,6 +203,9 @@ def run_case(
         "first_accept_s": round(marks[0][0] - t0, 3),
         "cpu_ms_per_item": round(1000 * cpu / items, 2),
         "cpu_share_of_one_core": round(cpu / wall, 3),
+        "gc_collections": len(pauses),
+        "gc_total_s": round(sum(pauses), 3),
+        "gc_longest_ms": round(1000 * max(pauses, default=0.0), 1),
         "raw_sdk_ratio": round(raw_calls_per_s / raw_limit_calls, 3),
         "ratio_vs_raw_sdk": round((rate * calls_per_item) / raw_calls_per_s, 3),
         "llm_calls_per_accepted": round(calls_per_item, 3),
@@ -183,6 +219,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument(
         "--checkpoint", nargs="+", default=["step", "item"], help="checkpoint modes to compare"
+    )
+    parser.add_argument(
+        "--gc",
+        nargs="+",
+        choices=["quiet", "default"],
+        default=["quiet", "default"],
+        help="the runner's collector setting (aio.quiet_gc) or Python's default, to compare",
     )
     parser.add_argument(
         "--items-per-slot",
@@ -199,16 +242,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, stub_process(args.latency) as base_url:
         store = Path(tmp) / "store"
         synthetic_corpus(store, max(sizes.values()) + 16)
-        for (concurrency, items), mode in itertools.product(sizes.items(), args.checkpoint):
-            res = run_case(store, base_url, args.latency, concurrency, items, mode)
+        cases = itertools.product(sizes.items(), args.checkpoint, args.gc)
+        for (concurrency, items), mode, gc_mode in cases:
+            res = run_case(store, base_url, args.latency, concurrency, items, mode, gc_mode)
             results.append(res)
             print(
-                f"C={concurrency} checkpoint={mode}: {items} accepted in {res['wall_s']}s → "
+                f"C={concurrency} checkpoint={mode} gc={gc_mode}: "
+                f"{items} accepted in {res['wall_s']}s → "
                 f"{res['accepted_per_s']}/s vs limit {res['limit_per_s']}/s "
                 f"(ratio {res['ratio']}, steady state {res['steady_state_ratio']}; "
                 f"bare SDK ratio {res['raw_sdk_ratio']}); "
                 f"{res['llm_calls_per_accepted']} calls, "
-                f"{res['tokens_per_accepted']} tokens per accepted item",
+                f"{res['tokens_per_accepted']} tokens per accepted item; "
+                f"{res['gc_collections']} collections, {res['gc_total_s']}s in the collector",
                 flush=True,
             )
     report = {

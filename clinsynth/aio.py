@@ -3,12 +3,17 @@
 ``run`` uses uvloop's event loop where it is installed (a dependency on Linux and macOS) and
 asyncio's otherwise. At 32 requests in flight the event loop is the busiest thing in the
 process; uvloop's cut its CPU time by about a sixth in ``bench/throughput.py``.
+
+``quiet_gc`` keeps the cyclic garbage collector from stalling a long run.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import gc
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,3 +32,41 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coro)`` on the fastest event loop available."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(coro)
+
+
+_gc_lock = threading.Lock()
+_gc_blocks = 0
+_gc_threshold: tuple[int, int, int] | None = None
+
+#: Allocations between young-generation collections inside ``quiet_gc`` (Python's default: 700).
+YOUNG_GC_THRESHOLD = 20_000
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Fewer and shorter pauses of the cyclic garbage collector while the block runs.
+
+    A full collection walks every tracked object: with the embedding model, Chroma and the
+    LLM clients loaded that is over 600,000 objects and about 0.35 s on one core, and in a
+    batch run the collector ran one every few seconds, stalling the event loop and every
+    request in flight. The objects alive when the block starts are frozen (``gc.freeze``),
+    so collections skip them, and young collections run every ``YOUNG_GC_THRESHOLD``
+    allocations instead of every 700. Over 1,536 items at 32 requests in flight, time in the
+    collector fell from about 2.5 s to 0.1 s. The run's own garbage is still collected.
+    Nested or concurrent blocks share one setting, restored when the last one ends.
+    """
+    global _gc_blocks, _gc_threshold
+    with _gc_lock:
+        if _gc_blocks == 0:
+            _gc_threshold = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(max(_gc_threshold[0], YOUNG_GC_THRESHOLD), *_gc_threshold[1:])
+        _gc_blocks += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_blocks -= 1
+            if _gc_blocks == 0 and _gc_threshold is not None:
+                gc.set_threshold(*_gc_threshold)
+                gc.unfreeze()

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from clinsynth import aio
 from clinsynth.agents.deps import Deps
 from clinsynth.config import ConfigError
 from clinsynth.graphs.generation import build_item_graph, initial_state, recursion_limit
@@ -263,6 +264,10 @@ class BatchRunner:
 
     async def run(self) -> RunSummary:
         """Run until the target, a budget, or a fatal error; always leaves a manifest."""
+        with aio.quiet_gc():
+            return await self._run()
+
+    async def _run(self) -> RunSummary:
         cfg = self.run_cfg
         t0 = time.time()
         started_at = datetime.now(UTC).isoformat()

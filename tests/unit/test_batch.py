@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sqlite3
 import time
@@ -18,6 +19,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, ValidationError
 
 import clinsynth.graphs.factory  # noqa: F401  (registers the fatal endpoint errors)
+from clinsynth import aio
 from clinsynth.agents.deps import Deps
 from clinsynth.config import RunConfig
 from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary, launch_target, pool_size
@@ -148,6 +150,20 @@ def test_exact_count_under_concurrency(demo_store_path: Path, tmp_path: Path) ->
     # Malformed output is kept on the attempt with its parse error, never dropped.
     broken = [a for r in acc + rej for a in r["history"] if a["error"]]
     assert broken and all(a["raw_output"] for a in broken)
+
+
+def test_run_keeps_the_collector_off_its_starting_heap(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    """Every call of a run sees the starting objects frozen (aio.quiet_gc); none after it."""
+    frozen_before = gc.get_freeze_count()
+    seen: list[tuple[int, int]] = []
+    model = ScriptedQA(on_call=lambda: seen.append((gc.get_freeze_count(), gc.get_threshold()[0])))
+    runner, _ = make_runner(demo_store_path, tmp_path / "run", RunConfig(n=3), model)
+    assert go(runner).accepted == 3
+    assert len(seen) >= 3
+    assert all(frozen > frozen_before and young >= aio.YOUNG_GC_THRESHOLD for frozen, young in seen)
+    assert gc.get_freeze_count() == frozen_before
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,8 @@ from clinsynth.schemas import SourceChunk
 MetadataValue = str | int | float | bool
 IDS_RECHECK_S = 1.0
 """Least seconds between two checks that the cached id list still matches the collection."""
+READ_AHEAD = 64
+"""Chunks that ``chunk_at`` reads in one query: batch items ask for consecutive indices."""
 _COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
@@ -83,6 +85,8 @@ class VectorStore:
         self._function = ChromaEmbeddingFunction(embedder)
         self._collection = self._open()
         self._ids_cache: dict[str, tuple[int, float, list[str]]] = {}
+        self._read_ahead: dict[str, SourceChunk] = {}
+        self._read_ahead_ids: list[str] | None = None
 
     def _open(self) -> chromadb.Collection:
         collection = self._client.get_or_create_collection(
@@ -199,8 +203,14 @@ class VectorStore:
         self._ids_cache[key] = (total, now, ids)
         return ids
 
-    def chunk_at(self, index: int, where: dict[str, Any] | None = None) -> SourceChunk:
-        """The ``index``-th chunk in sorted id order, modulo the number of (matching) chunks."""
+    def chunk_at(
+        self, index: int, where: dict[str, Any] | None = None, *, _retry: bool = True
+    ) -> SourceChunk:
+        """The ``index``-th chunk in sorted id order, modulo the number of (matching) chunks.
+
+        Reads ``READ_AHEAD`` chunks per query and serves the next indices from them, until the
+        id list is rebuilt (after our own writes, or a count change seen by ``_sorted_ids``).
+        """
         ids = self._sorted_ids(where)
         if not ids:
             if where and self.count():
@@ -209,7 +219,21 @@ class VectorStore:
                     f"matches {where}"
                 )
             raise self._empty_error()
-        return self.get([ids[index % len(ids)]])[0]
+        position = index % len(ids)
+        if self._read_ahead_ids is not ids:  # the id list was rebuilt: drop what was read
+            self._read_ahead, self._read_ahead_ids = {}, ids
+        chunk = self._read_ahead.pop(ids[position], None)
+        if chunk is None:
+            # One query for the next READ_AHEAD chunks costs about what one lookup does (~1 ms).
+            ahead = {c.id: c for c in self.get(ids[position : position + READ_AHEAD])}
+            chunk = ahead.pop(ids[position], None)
+            self._read_ahead = ahead
+        if chunk is None:  # deleted since the ids were listed: list them again
+            if not _retry:
+                raise EmptyStoreError(f"chunk {ids[position]!r} vanished from {self.path}")
+            self._ids_cache.clear()
+            return self.chunk_at(index, where, _retry=False)
+        return chunk
 
     def reset(self) -> None:
         """Drop the collection and start an empty one of the same name."""

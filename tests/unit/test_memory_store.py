@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from clinsynth.memory import store as mod
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.store import (
     EmbedderMismatchError,
@@ -94,6 +95,27 @@ def test_get_ids_and_chunk_at_are_deterministic(tmp_path: Path) -> None:
     assert store.chunk_at(0).id == "0#0"
     with pytest.raises(EmptyStoreError, match="matches"):
         store.chunk_at(0, where={"topic": "nothing"})
+
+
+def test_chunk_at_reads_ahead_in_one_query_and_drops_it_on_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path / "db")
+    store.add([SourceChunk(id=f"n{i:03d}", text=f"note {i}") for i in range(100)])
+    queries: list[list[str]] = []
+    get = store.get
+    monkeypatch.setattr(store, "get", lambda ids: queries.append(ids) or get(ids))
+    walked = [store.chunk_at(i) for i in range(70)]
+    assert [c.id for c in walked] == [f"n{i:03d}" for i in range(70)]
+    assert [c.text for c in walked] == [f"note {i}" for i in range(70)]
+    assert [len(q) for q in queries] == [mod.READ_AHEAD, 100 - mod.READ_AHEAD]
+    # A chunk deleted behind the cached id list: the ids are listed again, and the index
+    # lands on the chunk now there, never on a neighbour read for another index.
+    store._collection.delete(ids=["n050"])
+    assert store.chunk_at(50).id == "n051"
+    # Our own write rebuilds the id list, so nothing read before it is served.
+    store.add([SourceChunk(id="n080", text="rewritten")])
+    assert store.chunk_at(79).text == "rewritten"
 
 
 def test_empty_store_errors(tmp_path: Path) -> None:

@@ -203,23 +203,29 @@ class VectorStore:
         self._ids_cache[key] = (total, now, ids)
         return ids
 
-    def chunk_at(
-        self, index: int, where: dict[str, Any] | None = None, *, _retry: bool = True
-    ) -> SourceChunk:
+    def chunk_at(self, index: int, where: dict[str, Any] | None = None) -> SourceChunk:
         """The ``index``-th chunk in sorted id order, modulo the number of (matching) chunks.
 
         Reads ``READ_AHEAD`` chunks per query and serves the next indices from them, until the
         id list is rebuilt (after our own writes, or a count change seen by ``_sorted_ids``).
         """
-        ids = self._sorted_ids(where)
-        if not ids:
-            if where and self.count():
-                raise EmptyStoreError(
-                    f"no chunk in collection {self.collection_name!r} at {self.path} "
-                    f"matches {where}"
-                )
-            raise self._empty_error()
-        position = index % len(ids)
+        for _ in range(2):
+            ids = self._sorted_ids(where)
+            if not ids:
+                if where and self.count():
+                    raise EmptyStoreError(
+                        f"no chunk in collection {self.collection_name!r} at {self.path} "
+                        f"matches {where}"
+                    )
+                raise self._empty_error()
+            chunk = self._read(ids, index % len(ids))
+            if chunk is not None:
+                return chunk
+            self._ids_cache.clear()  # deleted since the ids were listed: list them again
+        raise EmptyStoreError(f"chunks of {self.path} are being deleted while read; try again")
+
+    def _read(self, ids: list[str], position: int) -> SourceChunk | None:
+        """``ids[position]`` from the read-ahead, or from one query that refills it."""
         if self._read_ahead_ids is not ids:  # the id list was rebuilt: drop what was read
             self._read_ahead, self._read_ahead_ids = {}, ids
         chunk = self._read_ahead.pop(ids[position], None)
@@ -228,11 +234,6 @@ class VectorStore:
             ahead = {c.id: c for c in self.get(ids[position : position + READ_AHEAD])}
             chunk = ahead.pop(ids[position], None)
             self._read_ahead = ahead
-        if chunk is None:  # deleted since the ids were listed: list them again
-            if not _retry:
-                raise EmptyStoreError(f"chunk {ids[position]!r} vanished from {self.path}")
-            self._ids_cache.clear()
-            return self.chunk_at(index, where, _retry=False)
         return chunk
 
     def reset(self) -> None:

@@ -130,10 +130,13 @@ class Provenance(BaseModel):
 
 
 class ItemRecord(BaseModel):
-    """One line of ``accepted.jsonl`` or ``rejected.jsonl``."""
+    """One line of ``accepted.jsonl``, ``rejected.jsonl`` or ``surplus.jsonl``.
+
+    ``surplus``: the item was stopped or set aside because the target (or its quota) was
+    reached first; it is neither accepted nor a rejection."""
 
     id: str
-    status: Literal["accepted", "rejected"]
+    status: Literal["accepted", "rejected", "surplus"]
     task: Task
     item: dict[str, Any] | None
     provenance: Provenance

@@ -1,8 +1,11 @@
 """The batch runner: fan items out over the item graph, a pool of them at a time (``pool_size``).
 
 Guarantees, in order of importance:
-- every started candidate ends in ``accepted.jsonl`` or ``rejected.jsonl`` (nothing dropped);
+- every started candidate ends in ``accepted.jsonl``, ``rejected.jsonl`` or ``surplus.jsonl``
+  (nothing dropped); surplus items were stopped or set aside because the target was reached;
 - exactly ``n`` accepted items, unless a budget (tokens, candidates) stops the run first;
+- one writer per run directory (``tools.runlock``); the near-duplicate registry holds exactly
+  the accepted items, so a resumed run decides as an uninterrupted one would;
 - a killed run resumes: task ids are deterministic, each item's graph is checkpointed in
   SQLite, finished items are skipped and unfinished ones continue from their last step.
 
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import math
 import random
 import time
@@ -30,7 +32,6 @@ from pydantic import BaseModel, Field
 
 from clinsynth import aio
 from clinsynth.agents.deps import Deps
-from clinsynth.config import ConfigError
 from clinsynth.graphs.generation import build_item_graph, initial_state, recursion_limit
 from clinsynth.llm import UsageMeter, current_item
 from clinsynth.memory.checkpoint import open_checkpointer
@@ -46,6 +47,8 @@ from clinsynth.schemas import (
 )
 from clinsynth.tools.io import JsonlLog, RunFiles, iter_jsonl, read_records, write_json_atomic
 from clinsynth.tools.limits import call_rank
+from clinsynth.tools.rundir import check_same_run
+from clinsynth.tools.runlock import RunLock
 
 StopReason = Literal[
     "target reached", "token budget", "cost budget", "wall time", "candidate limit", "aborted"
@@ -105,6 +108,8 @@ class Progress(BaseModel):
     target: int
     accepted: int = 0
     rejected: int = 0
+    surplus: int = 0
+    """Items stopped or set aside because the target (or a quota) was reached first."""
     started: int = 0
     in_flight: int = 0
     attempts: int = 0
@@ -120,6 +125,7 @@ class RunSummary(BaseModel):
     accepted: int
     rejected: int
     candidates: int
+    surplus: int = 0
     unfinished: int = 0
     """Items still in flight when the run stopped (wall time, abort); a rerun resumes them."""
     stop_reason: StopReason
@@ -204,10 +210,16 @@ class BatchRunner:
         on_progress: Callable[[Progress], None] | None = None,
         extra_manifest: dict[str, Any] | None = None,
         meter: UsageMeter | None = None,
+        lock: RunLock | None = None,
     ) -> None:
+        """``lock``: the run directory's lock, held by the caller (the CLI takes it before
+        ``--overwrite`` empties the directory); without it :meth:`run` takes its own."""
         self.deps = deps
         self.run_cfg = deps.run
         self.files = RunFiles(out_dir)
+        if lock is not None and (not lock.held or lock.path != self.files.lock):
+            raise ValueError(f"the lock passed is not held on {out_dir}")
+        self.lock = lock
         self.on_progress = on_progress
         self.extra_manifest = extra_manifest or {}
         self.progress = Progress(target=deps.run.n)
@@ -216,21 +228,10 @@ class BatchRunner:
         self._manifest_at = -MANIFEST_EVERY_S
 
     def _check_same_run(self) -> bool:
-        """True when resuming; refuses a directory that holds a different run."""
-        files = self.files
-        files.dir.mkdir(parents=True, exist_ok=True)
-        fingerprint = self.run_cfg.fingerprint()
-        if files.run_config.exists():
-            previous = json.loads(files.run_config.read_text())
-            if previous != fingerprint:
-                changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint.get(k))
-                raise ConfigError(
-                    f"{files.dir} holds a run with different settings ({', '.join(changed)}); "
-                    "use another --out or --overwrite"
-                )
-            return True
-        write_json_atomic(files.run_config, fingerprint)
-        return False
+        """True when resuming; refuses a directory that holds another run (see ``rundir``)."""
+        llm = self.deps.llm
+        endpoints = {role: model.endpoint for role, model in llm.models.items()}
+        return check_same_run(self.files, self.run_cfg, llm.describe(), endpoints)
 
     def _rng(self, index: int) -> random.Random:
         return random.Random(f"{self.run_cfg.seed}:{index}")
@@ -268,6 +269,12 @@ class BatchRunner:
             return await self._run()
 
     async def _run(self) -> RunSummary:
+        if self.lock is not None:
+            return await self._locked_run()
+        with RunLock(self.files.dir):
+            return await self._locked_run()
+
+    async def _locked_run(self) -> RunSummary:
         cfg = self.run_cfg
         t0 = time.time()
         started_at = datetime.now(UTC).isoformat()
@@ -275,6 +282,8 @@ class BatchRunner:
         files = self.files
         accepted = JsonlLog(files.accepted)
         rejected = JsonlLog(files.rejected)
+        surplus = JsonlLog(files.surplus)
+        logs = {"accepted": accepted, "rejected": rejected, "surplus": surplus}
         # Task ids are deterministic, so a lost "started" row only means the task is relaunched
         # under the same id (and resumed from its checkpoint): no fsync needed there.
         started = JsonlLog(files.started, durable=False)
@@ -287,17 +296,20 @@ class BatchRunner:
             key = self.quota_key(rec.task, rec.item)
             if key is not None:
                 quota_accepted[key] += 1
-        for rec in read_records(files.rejected):
+        for rec in read_records(files.rejected) + read_records(files.surplus):
             prior_usage = prior_usage + rec.provenance.usage
-        done = accepted.ids | rejected.ids
+        done = accepted.ids | rejected.ids | surplus.ids
         started_tasks = self._started_tasks()
         pending = [t for t in started_tasks if t.id not in done]
         next_index = started_tasks[-1].index + 1 if started_tasks else 0
         p = self.progress
         p.accepted, p.rejected, p.started = len(accepted), len(rejected), len(started)
+        p.surplus = len(surplus)
         p.resumed_items = len(pending)
         p.usage = prior_usage
         base_usage = prior_usage
+        # From the start, so that a run killed before its first item is seen as interrupted.
+        self._write_manifest(started_at, t0, None, None, resumed)
         meter_start = self.meter.total() if self.meter else Usage()
         quota_in_flight: Counter[str] = Counter()
         # Recent graph outcomes (1 = accepted, surplus included) for launch_target: recent,
@@ -374,13 +386,28 @@ class BatchRunner:
             return task
 
         def as_surplus_if_needed(record: ItemRecord) -> ItemRecord:
-            """The record to log: an accepted item that must not count becomes rejected."""
+            """The record to log: an accepted item that must not count becomes surplus."""
             why = surplus_reason(record) if record.status == "accepted" else None
             return (
-                record.model_copy(update={"status": "rejected", "reasons": [why]})
+                record.model_copy(update={"status": "surplus", "reasons": [why]})
                 if why
                 else record
             )
+
+        def log_record(record: ItemRecord) -> None:
+            """Append a finished item to its status's log; only accepted ones stay registered
+            as near-duplicate neighbours (the graph registers every item it accepts)."""
+            nonlocal base_usage
+            if record.status != "accepted":
+                self.deps.registry.discard(record.id)
+            if logs[record.status].append(record):
+                base_usage = base_usage + record.provenance.usage
+                if record.status == "accepted":
+                    final_key = self.quota_key(record.task, record.item)
+                    if final_key is not None:
+                        quota_accepted[final_key] += 1
+            p.accepted, p.rejected, p.surplus = len(accepted), len(rejected), len(surplus)
+            p.usage = base_usage
 
         def surplus_reason(record: ItemRecord) -> str | None:
             """Why an accepted item must not count (the target or its quota is already met)."""
@@ -440,6 +467,11 @@ class BatchRunner:
                     if end_game != newest_first:
                         newest_first = end_game
                         order_calls(end_game)
+                    if p.accepted >= cfg.n and pending:
+                        # Resumed with a smaller n: items left from before are not needed.
+                        for task in pending:
+                            log_record(self._surplus_record(task, "not resumed"))
+                        pending.clear()
                     while len(tasks) < pool and error is None:
                         if pending:
                             launch(pending.pop(0))
@@ -474,16 +506,8 @@ class BatchRunner:
                         if exc is None:
                             outcomes.append(int(record.status == "accepted"))
                         record = as_surplus_if_needed(record)
-                        log = accepted if record.status == "accepted" else rejected
-                        if log.append(record):
-                            base_usage = base_usage + record.provenance.usage
-                            if record.status == "accepted":
-                                final_key = self.quota_key(record.task, record.item)
-                                if final_key is not None:
-                                    quota_accepted[final_key] += 1
-                        p.accepted, p.rejected = len(accepted), len(rejected)
+                        log_record(record)
                         p.attempts += record.provenance.attempts
-                        p.usage = base_usage
                         p.elapsed_s = time.time() - t0
                         self._write_manifest(started_at, t0, None, None, resumed, live=True)
                         if self.on_progress:
@@ -494,17 +518,16 @@ class BatchRunner:
                             usage = self.meter.pop_item(task.id) if self.meter else Usage()
                             if not fut.done():
                                 fut.cancel()
-                                record = self._surplus_record(task)
+                                record = self._surplus_record(task, "cancelled in flight")
                                 record.provenance.usage = usage  # the calls made before the cancel
                             elif (exc := fut.exception()) is not None:
                                 record = self._error_record(task, exc)
                             else:  # finished meanwhile: keep what it made
                                 record = as_surplus_if_needed(fut.result())
-                            if rejected.append(record):
-                                base_usage = base_usage + record.provenance.usage
+                            log_record(record)
                         await asyncio.gather(*tasks, return_exceptions=True)
                         tasks.clear()
-                        p.rejected, p.in_flight, p.usage = len(rejected), 0, base_usage
+                        p.in_flight = 0
             finally:
                 unfinished = len(tasks)
                 for fut in tasks:
@@ -512,9 +535,8 @@ class BatchRunner:
                 if tasks:
                     await asyncio.gather(*tasks, return_exceptions=True)
                 p.in_flight = 0
-                accepted.close()
-                rejected.close()
-                started.close()
+                for log in (accepted, rejected, surplus, started):
+                    log.close()
 
         stop_reason: StopReason
         if error is not None:
@@ -530,6 +552,7 @@ class BatchRunner:
             accepted=p.accepted,
             rejected=p.rejected,
             candidates=p.started,
+            surplus=p.surplus,
             unfinished=unfinished,
             stop_reason=stop_reason,
             detail=self._detail(stop_reason, usage, cost, unfinished, error),
@@ -573,13 +596,15 @@ class BatchRunner:
         """A rejected record for an item whose graph raised (kept, never dropped)."""
         return self._unfinished_record(task, f"error: {type(exc).__name__}: {exc}")
 
-    def _surplus_record(self, task: Task) -> ItemRecord:
-        """A rejected record for a candidate cancelled in flight once the target was met."""
+    def _surplus_record(self, task: Task, how: str) -> ItemRecord:
+        """A surplus record for a candidate stopped (``how``) once the target was met."""
         return self._unfinished_record(
-            task, "surplus: cancelled in flight, the target was reached first"
+            task, f"surplus: {how}, the target was reached first", status="surplus"
         )
 
-    def _unfinished_record(self, task: Task, reason: str) -> ItemRecord:
+    def _unfinished_record(
+        self, task: Task, reason: str, status: Literal["rejected", "surplus"] = "rejected"
+    ) -> ItemRecord:
         provenance = Provenance(
             recipe=self.deps.recipe.name,
             model=self.deps.llm.describe().get("generator", "unknown"),
@@ -588,7 +613,7 @@ class BatchRunner:
         )
         return ItemRecord(
             id=task.id,
-            status="rejected",
+            status=status,
             task=task,
             item=None,
             provenance=provenance,
@@ -623,6 +648,7 @@ class BatchRunner:
             "counts": {
                 "accepted": p.accepted,
                 "rejected": p.rejected,
+                "surplus": p.surplus,
                 "candidates": p.started,
                 "in_flight": p.in_flight,
             },

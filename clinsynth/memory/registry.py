@@ -111,6 +111,21 @@ class AcceptedRegistry:
             self._rows[item_id] = len(self._ids)
             self._ids.append(item_id)
 
+    def discard(self, item_id: str) -> None:
+        """Unregister an item (e.g. accepted by its graph, then set aside); absent ids pass."""
+        with self._lock:
+            row = self._rows.pop(item_id, None)
+            if row is None:
+                return
+            last = len(self._ids) - 1
+            if row != last:  # move the last row into the gap
+                moved = self._ids[last]
+                self._matrix[row] = self._matrix[last]
+                self._ids[row] = moved
+                self._rows[moved] = row
+            self._ids.pop()
+            self._matrix[last] = 0.0
+
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._rows
 

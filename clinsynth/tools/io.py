@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -26,10 +26,12 @@ class RunFiles:
         self.dir = out_dir
         self.accepted = out_dir / "accepted.jsonl"
         self.rejected = out_dir / "rejected.jsonl"
+        self.surplus = out_dir / "surplus.jsonl"
         self.started = out_dir / "started.jsonl"
         self.manifest = out_dir / "manifest.json"
         self.run_config = out_dir / "run.json"
         self.checkpoints = out_dir / "checkpoints.sqlite"
+        self.lock = out_dir / ".lock"
 
 
 def _repair_tail(path: Path) -> None:
@@ -58,8 +60,33 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def read_records(path: Path) -> list[ItemRecord]:
-    """The item records of ``accepted.jsonl`` or ``rejected.jsonl``."""
+    """The item records of ``accepted.jsonl``, ``rejected.jsonl`` or ``surplus.jsonl``."""
     return [ItemRecord.model_validate(row) for row in iter_jsonl(path)]
+
+
+class RunRecords(NamedTuple):
+    """A run's finished items by status."""
+
+    accepted: list[ItemRecord]
+    rejected: list[ItemRecord]
+    surplus: list[ItemRecord]
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Accepted of accepted + rejected: surplus items were stopped, not judged."""
+        judged = len(self.accepted) + len(self.rejected)
+        return round(len(self.accepted) / judged, 4) if judged else None
+
+
+def read_run(files: RunFiles) -> RunRecords:
+    """The records of a run; rejected rows of older runs that were surplus count as surplus."""
+    rejected, surplus = [], read_records(files.surplus)
+    for rec in read_records(files.rejected):
+        if rec.reasons and rec.reasons[0].startswith("surplus:"):
+            surplus.append(rec.model_copy(update={"status": "surplus"}))
+        else:
+            rejected.append(rec)
+    return RunRecords(read_records(files.accepted), rejected, surplus)
 
 
 class JsonlLog:

@@ -126,13 +126,20 @@ def rows(path: Path) -> list[dict[str, Any]]:
 
 
 def accounted(out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """No duplicates; every started id ends in exactly one of accepted / rejected."""
+    """No duplicates; every started id ends in exactly one of accepted / rejected / surplus;
+    returns accepted and rejected (see ``surplus_rows``)."""
     acc, rej = rows(out / "accepted.jsonl"), rows(out / "rejected.jsonl")
-    ids = [r["id"] for r in acc + rej]
+    sur = surplus_rows(out)
+    ids = [r["id"] for r in acc + rej + sur]
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(r["id"] for r in rows(out / "started.jsonl"))
-    assert all(r["reasons"] for r in rej)
+    assert all(r["reasons"] for r in rej + sur)
+    assert {r["status"] for r in rej} <= {"rejected"} and {r["status"] for r in sur} <= {"surplus"}
     return acc, rej
+
+
+def surplus_rows(out: Path) -> list[dict[str, Any]]:
+    return rows(out / "surplus.jsonl")
 
 
 def test_exact_count_under_concurrency(demo_store_path: Path, tmp_path: Path) -> None:
@@ -145,7 +152,8 @@ def test_exact_count_under_concurrency(demo_store_path: Path, tmp_path: Path) ->
     summary = go(runner)
     acc, rej = accounted(tmp_path / "run")
     assert summary.stop_reason == "target reached" and summary.accepted == len(acc) == 7
-    assert summary.rejected == len(rej) and summary.candidates == len(acc) + len(rej)
+    assert summary.rejected == len(rej)
+    assert summary.candidates == len(acc) + len(rej) + len(surplus_rows(tmp_path / "run"))
     assert summary.detail == "7 of 7 items accepted"
     # Malformed output is kept on the attempt with its parse error, never dropped.
     broken = [a for r in acc + rej for a in r["history"] if a["error"]]
@@ -206,10 +214,13 @@ def test_quota_is_never_exceeded_when_the_label_changes(
     runner, _ = make_runner(demo_store_path, tmp_path / "run", run, ScriptedQA(mode="relabel"))
     summary = go(runner)
     acc, rej = accounted(tmp_path / "run")
+    sur = surplus_rows(tmp_path / "run")
     assert summary.stop_reason == "candidate limit" and summary.candidates == 6
     assert summary.quotas == {"unanswerable": 2} and len(acc) == 2
+    assert rej == [] and len(sur) == summary.surplus == 4
     assert all(not r["item"]["answerable"] for r in acc)
-    assert all("quota for label 'unanswerable'" in r["reasons"][0] for r in rej)
+    # Set aside with what the graph made: nothing lost.
+    assert all("quota for label 'unanswerable'" in r["reasons"][0] and r["item"] for r in sur)
     assert "candidate limit of 6 reached" in summary.detail
 
 
@@ -368,15 +379,22 @@ def test_extra_candidates_are_cancelled_and_logged_once_the_target_is_met(
     runner, _ = make_runner(demo_store_path, out, run, HalfRejected(delay_s=0.05))
     summary = go(runner)
     acc, rej = accounted(out)
+    sur = surplus_rows(out)
     assert summary.stop_reason == "target reached" and len(acc) == 6
-    cancelled = [r for r in rej if r["reasons"][0].startswith("surplus: cancelled in flight")]
-    assert cancelled, [r["reasons"][0] for r in rej]
+    assert summary.rejected == len(rej) and summary.surplus == len(sur)
+    assert summary.candidates == len(acc) + len(rej) + len(sur)
+    cancelled = [r for r in sur if r["reasons"][0].startswith("surplus: cancelled in flight")]
+    assert cancelled, [r["reasons"][0] for r in sur]
+    assert not any(r["reasons"][0].startswith("surplus") for r in rej)
     assert any(r["provenance"]["usage"]["calls"] > 0 for r in cancelled)  # charged, not lost
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["surplus"] == len(sur)
     assert manifest["tokens"]["total_tokens"] == sum(
         r["provenance"]["usage"]["input_tokens"] + r["provenance"]["usage"]["output_tokens"]
-        for r in acc + rej
+        for r in acc + rej + sur
     )
+    # The near-duplicate registry holds the accepted items only, as a resumed run rebuilds it.
+    assert sorted(runner.deps.registry._ids) == sorted(r["id"] for r in acc)
 
 
 @pytest.mark.parametrize(

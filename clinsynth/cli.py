@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,7 +33,9 @@ from clinsynth.cli_support import (
     out,
     settings_from_env,
 )
-from clinsynth.config import EndpointSettings, RunConfig, load_config_file
+from clinsynth.config import EndpointSettings, RunConfig, Settings, load_config_file
+from clinsynth.tools.rundir import check_overwritable, clear_run_dir
+from clinsynth.tools.runlock import RunLock, describe_holder
 
 app = typer.Typer(
     add_completion=False,
@@ -171,7 +172,13 @@ def generate(
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL")] = None,
     model: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
     gguf: Annotated[Path | None, typer.Option(help="GGUF file for the local model")] = None,
-    overwrite: Annotated[bool, typer.Option(help="delete an existing run directory first")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="replace the run in --out (once the endpoint answers; runs only)"),
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option(help="wait while another process writes --out (default: stop)")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="show live progress")] = True,
 ) -> None:
     """Generate items through the agent graph; rerun the same command to resume."""
@@ -207,14 +214,13 @@ def generate(
         model=model,
         gguf=gguf,
         overwrite=overwrite,
+        wait=wait,
         show_progress=progress,
     )
 
 
 def _generate(**kw: Any) -> None:
-    from clinsynth.graphs.batch import BatchRunner
-    from clinsynth.graphs.batch import Progress as RunProgress
-    from clinsynth.graphs.factory import build_deps, endpoint_config
+    from clinsynth.graphs.factory import endpoint_config
     from clinsynth.llm import check_endpoint
 
     file_cfg = load_config_file(kw["config"]) if kw["config"] else None
@@ -270,19 +276,52 @@ def _generate(**kw: Any) -> None:
                 endpoints[role] = ep
 
     out_dir: Path = kw["out_dir"] or Path("runs") / f"{run.recipe}-{run.seed}"
-    if kw["overwrite"] and out_dir.exists():
-        shutil.rmtree(out_dir)
+    if kw["overwrite"]:
+        check_overwritable(out_dir)  # a folder of the user's is refused before anything runs
 
     for ep in {e.model_dump_json(): e for e in endpoints.values()}.values():
         aio.run(check_endpoint(endpoint_config(ep)))
+
+    def waiting(holder: str) -> None:
+        console.print(f"waiting for {holder} to finish with {out_dir}…", highlight=False)
+
+    with RunLock(out_dir, wait=kw["wait"], on_wait=waiting) as lock:
+        if lock.stale is not None:
+            console.print(
+                f"note: {describe_holder(lock.stale)} stopped without releasing {out_dir}; "
+                "taking it over",
+                highlight=False,
+            )
+        _generate_locked(kw, run, settings, endpoints, out_dir, lock)
+
+
+def _generate_locked(
+    kw: dict[str, Any],
+    run: RunConfig,
+    settings: Settings,
+    endpoints: dict[str, EndpointSettings],
+    out_dir: Path,
+    lock: RunLock,
+) -> None:
+    """Build the run and run it, holding ``out_dir``'s lock; ``--overwrite`` empties the
+    directory only once the endpoint answered and the store is known to hold the corpus."""
+    from clinsynth.graphs.batch import BatchRunner
+    from clinsynth.graphs.batch import Progress as RunProgress
+    from clinsynth.graphs.factory import build_deps
+    from clinsynth.memory.cache import ReasoningCache
+
+    cache_path = out_dir / "reasoning_cache.sqlite"
     deps, meter = build_deps(
-        settings, run, endpoints=endpoints, cache_path=out_dir / "reasoning_cache.sqlite"
+        settings, run, endpoints=endpoints, cache_path=None if kw["overwrite"] else cache_path
     )
     if deps.store.count() == 0:
         raise UserError(
             f"collection '{run.collection}' at {settings.store} is empty — "
             "run `clinsynth ingest PATH` first"
         )
+    if kw["overwrite"]:
+        clear_run_dir(out_dir)
+        deps.cache = ReasoningCache(cache_path)
     models = deps.llm.describe()
     console.print(
         f"recipe [bold]{run.recipe}[/] · target {run.n} · concurrency {run.max_concurrency} · "
@@ -315,13 +354,14 @@ def _generate(**kw: Any) -> None:
             tokens=p.usage.total_tokens,
         )
 
-    runner = BatchRunner(deps, out_dir, on_progress=on_progress, meter=meter)
+    runner = BatchRunner(deps, out_dir, on_progress=on_progress, meter=meter, lock=lock)
     with bar:
         summary = aio.run(runner.run())
     cost = f" · cost {summary.cost:.4g}" if summary.cost is not None else ""
     quotas = f" · per {run.quota_by} {summary.quotas}" if run.quotas else ""
     out.print(
-        f"{summary.stop_reason}: {summary.accepted} accepted, {summary.rejected} rejected of "
+        f"{summary.stop_reason}: {summary.accepted} accepted, {summary.rejected} rejected, "
+        f"{summary.surplus} surplus of "
         f"{summary.candidates} candidates · {summary.usage.total_tokens} tokens{cost}{quotas} · "
         f"{summary.wall_s:.1f}s{' (resumed)' if summary.resumed else ''} → {out_dir}"
     )
@@ -345,33 +385,39 @@ def inspect(
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """The numbers ``inspect`` shows, as a dict."""
-    from clinsynth.tools.io import RunFiles, iter_jsonl, read_records
+    from clinsynth.tools.io import RunFiles, iter_jsonl, read_run
+    from clinsynth.tools.runlock import lock_holder
 
     files = RunFiles(run_dir)
     if not files.manifest.exists():
         raise UserError(f"{run_dir} is not a run directory (no manifest.json)")
     manifest = json.loads(files.manifest.read_text())
-    accepted = read_records(files.accepted)
-    rejected = read_records(files.rejected)
+    records = read_run(files)
+    accepted, rejected, surplus = records
     started = [row["id"] for row in iter_jsonl(files.started)]
-    finished = {r.id for r in accepted} | {r.id for r in rejected}
+    finished = {r.id for r in accepted + rejected + surplus}
+    holder = lock_holder(run_dir)
+    state = "running" if holder is not None else "finished" if manifest.get("finished") else None
     reasons: Counter[str] = Counter()
     for rec in rejected:
         for reason in rec.reasons:
             reasons[reason.split(":", 1)[0]] += 1
     attempts = Counter(r.provenance.attempts for r in accepted)
-    tokens = sum(r.provenance.usage.total_tokens for r in accepted + rejected)
+    tokens = sum(r.provenance.usage.total_tokens for r in accepted + rejected + surplus)
     return {
         "run_dir": str(run_dir),
         "recipe": manifest.get("recipe"),
         "models": manifest.get("models"),
         "stop_reason": manifest.get("stop_reason"),
         "finished": manifest.get("finished"),
+        "state": state or "interrupted",
+        "writer": holder,
         "accepted": len(accepted),
         "rejected": len(rejected),
+        "surplus": len(surplus),
         "candidates": len(started),
         "unfinished": sorted(set(started) - finished),
-        "acceptance_rate": round(len(accepted) / len(finished), 4) if finished else None,
+        "acceptance_rate": records.acceptance_rate,
         "rejection_reasons": dict(reasons.most_common()),
         "attempts_of_accepted": dict(sorted(attempts.items())),
         "label_changes": sum(len(r.provenance.label_changes) for r in accepted),
@@ -386,12 +432,19 @@ def _inspect(run_dir: Path, as_json: bool) -> None:
         out.print_json(data=summary)
         return
     table = Table(title=f"run {run_dir}", show_header=False)
+    state = summary["state"]
+    if state == "interrupted":
+        state = "interrupted (stopped before it finished; rerun the command to resume)"
+    elif state == "running":
+        state = f"running ({describe_holder(summary['writer'])})"
+    table.add_row("state", state)
     for key in (
         "recipe",
         "models",
         "stop_reason",
         "accepted",
         "rejected",
+        "surplus",
         "candidates",
         "acceptance_rate",
         "attempts_of_accepted",

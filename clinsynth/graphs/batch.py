@@ -389,9 +389,7 @@ class BatchRunner:
             """The record to log: an accepted item that must not count becomes surplus."""
             why = surplus_reason(record) if record.status == "accepted" else None
             return (
-                record.model_copy(update={"status": "surplus", "reasons": [why]})
-                if why
-                else record
+                record.model_copy(update={"status": "surplus", "reasons": [why]}) if why else record
             )
 
         def log_record(record: ItemRecord) -> None:

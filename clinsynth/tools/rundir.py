@@ -101,7 +101,11 @@ def check_overwritable(path: Path) -> None:
     foreign = [name for name in entries if name not in RUN_ENTRIES]
     if not is_run_dir(path) or foreign:
         shown = ", ".join(foreign[:3]) + (" …" if len(foreign) > 3 else "")
-        what = f"files clinsynth did not write ({shown})" if foreign else "no clinsynth run"
+        what = (
+            "no clinsynth run"
+            if not is_run_dir(path)
+            else f"files clinsynth did not write ({shown})"
+        )
         raise ConfigError(
             f"--overwrite: {path} holds {what}; not deleting it, choose another --out"
         )

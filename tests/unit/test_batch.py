@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import sqlite3
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from pydantic import Field, ValidationError
 import clinsynth.graphs.factory  # noqa: F401  (registers the fatal endpoint errors)
 from clinsynth import aio
 from clinsynth.agents.deps import Deps
-from clinsynth.config import RunConfig
+from clinsynth.config import ConfigError, RunConfig
 from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary, launch_target, pool_size
 from clinsynth.llm import LLMEndpointError, LLMRouter, StructuredLLM, UsageMeter
 from clinsynth.memory.embeddings import HashingEmbedder
@@ -30,6 +31,7 @@ from clinsynth.memory.store import VectorStore
 from clinsynth.recipes import get_recipe
 from clinsynth.tools.io import iter_jsonl
 from clinsynth.tools.limits import CallLimits, Slots, TokenWindow, call_rank
+from clinsynth.tools.runlock import RunLocked
 from tests.support import qa_responder
 from tests.support.fakes import usage
 from tests.support.qa_responder import qa_reply
@@ -498,3 +500,58 @@ def test_slot_handed_to_a_waiter_cancelled_before_it_runs_passes_on() -> None:
         return got
 
     assert asyncio.run(scenario()) == ["c", "after"]
+
+
+def test_two_runners_on_one_directory_one_writes(demo_store_path: Path, tmp_path: Path) -> None:
+    """Two runs of one directory in one process: the second is refused before writing."""
+    out = tmp_path / "run"
+    run = RunConfig(n=4, max_concurrency=2)
+    first, _ = make_runner(demo_store_path, out, run, ScriptedQA(delay_s=0.05))
+    second, model = make_runner(demo_store_path, out, run)
+
+    async def both() -> list[RunSummary | BaseException]:
+        one = asyncio.create_task(first.run())
+        await asyncio.sleep(0.05)  # the first holds the lock by now
+        return await asyncio.gather(one, second.run(), return_exceptions=True)
+
+    done, refused = asyncio.run(both())
+    assert isinstance(done, RunSummary) and done.accepted == 4
+    assert isinstance(refused, RunLocked) and f"pid {os.getpid()}" in str(refused)
+    assert model.call_times == []
+    acc, rej = accounted(out)
+    assert len(acc) == 4 and rej == []
+    assert go(make_runner(demo_store_path, out, run)[0]).resumed  # released afterwards
+
+
+def test_resume_with_a_smaller_n_never_exceeds_it(demo_store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    runner, _ = make_runner(demo_store_path, out, RunConfig(n=2))
+    assert go(runner).accepted == 2
+    # As if the run had been killed with two more tasks started (n was 4 then).
+    with (out / "started.jsonl").open("a") as fh:
+        for index in (2, 3):
+            task = runner.task_for(index)
+            row = {"id": task.id, "index": index, "task": task.model_dump(mode="json")}
+            fh.write(json.dumps(row) + "\n")
+    with pytest.raises(ConfigError, match="already holds 2 accepted items, more than n=1"):
+        go(make_runner(demo_store_path, out, RunConfig(n=1))[0])
+    again, model = make_runner(demo_store_path, out, RunConfig(n=2))
+    summary = go(again)
+    acc, rej = accounted(out)
+    sur = surplus_rows(out)
+    assert summary.resumed and summary.stop_reason == "target reached"
+    assert len(acc) == summary.accepted == 2 and rej == [] and model.call_times == []
+    assert [r["reasons"][0] for r in sur] == [
+        "surplus: not resumed, the target was reached first"
+    ] * 2
+    assert summary.surplus == 2 and summary.candidates == 4
+
+
+def test_other_model_in_the_run_directory_is_refused(demo_store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert go(make_runner(demo_store_path, out, RunConfig(n=1))[0]).accepted == 1
+    other, model = make_runner(demo_store_path, out, RunConfig(n=2))
+    other.deps.llm.models["generator"].name = "other-model"
+    with pytest.raises(ConfigError, match="made with model scripted, not model other-model"):
+        go(other)
+    assert model.call_times == [] and len(rows(out / "accepted.jsonl")) == 1

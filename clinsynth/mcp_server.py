@@ -85,7 +85,9 @@ def build_server(toolkit: ClinsynthToolkit) -> MCPServer[Any]:
 
         async def progress(p: Any) -> None:
             await ctx.report_progress(
-                p.accepted, p.target, f"{p.accepted} accepted, {p.rejected} rejected"
+                p.accepted,
+                p.target,
+                f"{p.accepted} accepted, {p.rejected} rejected, {p.surplus} surplus",
             )
 
         try:

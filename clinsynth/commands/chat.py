@@ -137,7 +137,8 @@ def _tool_line(message: Any) -> str:
     if message.name == "generate_items":
         stats = data.get("measured_difficulty") or {}
         return (
-            f"generate_items: {data['accepted']} accepted, {data['rejected']} rejected · target "
+            f"generate_items: {data['accepted']} accepted, {data['rejected']} rejected, "
+            f"{data.get('surplus', 0)} surplus · target "
             f"{data['difficulty_target'] or 'any'} · measured difficulty "
             f"{_fmt(stats.get('mean'))} (previous {_fmt(data['previous_measured_difficulty'])})"
         )

@@ -35,6 +35,8 @@ class RunSummary(BaseModel):
     started: int
     accepted: int
     rejected: int
+    surplus: int = 0
+    """Stopped or set aside because the target was reached: neither accepted nor rejected."""
     unfinished: int
     relabelled: int
     rejection_reasons: dict[str, int] = Field(default_factory=dict)
@@ -76,9 +78,12 @@ def summarize(run_dir: Path) -> RunSummary:
     if isinstance(recipe, dict):
         recipe = recipe.get("name")
     accepted = _rows(run_dir / "accepted.jsonl")
-    rejected = _rows(run_dir / "rejected.jsonl")
+    rejected, surplus = [], _rows(run_dir / "surplus.jsonl")
+    for rec in _rows(run_dir / "rejected.jsonl"):  # older runs logged surplus items there
+        first = (rec.get("reasons") or [""])[0]
+        (surplus if str(first).startswith("surplus:") else rejected).append(rec)
     started = {row.get("id") for row in _rows(run_dir / "started.jsonl")}
-    finished = {r.get("id") for r in accepted + rejected}
+    finished = {r.get("id") for r in accepted + rejected + surplus}
     reasons: Counter[str] = Counter()
     for rec in rejected:
         for reason in rec.get("reasons") or []:
@@ -105,6 +110,7 @@ def summarize(run_dir: Path) -> RunSummary:
         started=len(started | finished),
         accepted=len(accepted),
         rejected=len(rejected),
+        surplus=len(surplus),
         unfinished=len(started - finished),
         relabelled=relabelled,
         rejection_reasons=dict(reasons.most_common()),
@@ -136,13 +142,14 @@ def _figure(draw: Any) -> str:
 
 
 def funnel_png(summary: RunSummary) -> str:
-    """Bar chart: started → accepted (of which relabelled) / rejected / unfinished."""
-    labels = ["started", "accepted", "relabelled", "rejected", "unfinished"]
+    """Bar chart: started → accepted (of which relabelled) / rejected / surplus / unfinished."""
+    labels = ["started", "accepted", "relabelled", "rejected", "surplus", "unfinished"]
     values = [
         summary.started,
         summary.accepted,
         summary.relabelled,
         summary.rejected,
+        summary.surplus,
         summary.unfinished,
     ]
 
@@ -286,9 +293,10 @@ def render_html(summary: RunSummary, analysis_dir: Path | None = None) -> str:
         ["accepted", summary.accepted],
         ["  of which relabelled", summary.relabelled],
         ["rejected", summary.rejected],
+        ["surplus (target reached first)", summary.surplus],
         ["unfinished", summary.unfinished],
     ]
-    finished = summary.accepted + summary.rejected
+    finished = summary.accepted + summary.rejected  # surplus items were never judged
     rate = f"{summary.accepted / finished:.1%}" if finished else "n/a"
     figs = [_img(funnel_png(summary), "acceptance funnel")]
     if summary.attempts:

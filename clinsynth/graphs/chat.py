@@ -161,6 +161,8 @@ class ChatGeneration(BaseModel):
     previous_measured_difficulty: float | None
     accepted: int
     rejected: int
+    surplus: int = 0
+    """Stopped because the target was reached first: not a rejection."""
     stop_reason: str
     measured_difficulty: dict[str, float | int] | None
     items: list[ChatItem]
@@ -191,6 +193,7 @@ def _chat_view(result: GenerateResult, previous: float | None) -> ChatGeneration
         previous_measured_difficulty=previous,
         accepted=result.accepted,
         rejected=result.rejected,
+        surplus=result.surplus,
         stop_reason=result.stop_reason,
         measured_difficulty=stats.model_dump() if stats else None,
         items=items,
@@ -224,7 +227,8 @@ def chat_tools(toolkit: ClinsynthToolkit) -> list[BaseTool]:
         writer = runtime.stream_writer
 
         def progress(p: Any) -> None:
-            writer({"progress": {"accepted": p.accepted, "rejected": p.rejected, "target": req.n}})
+            counts = {"accepted": p.accepted, "rejected": p.rejected, "surplus": p.surplus}
+            writer({"progress": {**counts, "target": req.n}})
 
         args = GenerateArgs.model_validate(
             {

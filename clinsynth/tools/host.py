@@ -144,6 +144,12 @@ class GenerateResult(BaseModel):
     difficulty_target: str | None
     accepted: int
     rejected: int
+    surplus: int = Field(
+        default=0, description="stopped or set aside because the target was reached first"
+    )
+    acceptance_rate: float | None = Field(
+        default=None, description="accepted / (accepted + rejected); surplus items not counted"
+    )
     candidates: int
     stop_reason: str
     detail: str
@@ -261,11 +267,11 @@ def _slug(text: str, limit: int = 40) -> str:
 
 def summarize_run(run_dir: Path, run: RunConfig | None = None) -> GenerateResult:
     """Read a run directory back into a :class:`GenerateResult`."""
-    from clinsynth.tools.io import RunFiles, read_records
+    from clinsynth.tools.io import RunFiles, read_run
 
     files = RunFiles(run_dir)
-    accepted = read_records(files.accepted)
-    rejected = read_records(files.rejected)
+    records = read_run(files)
+    accepted, rejected, surplus = records
     manifest = json.loads(files.manifest.read_text()) if files.manifest.exists() else {}
     run = run or RunConfig.model_validate(manifest.get("run") or {})
     items = [_generated(r) for r in accepted]
@@ -276,10 +282,12 @@ def summarize_run(run_dir: Path, run: RunConfig | None = None) -> GenerateResult
         difficulty_target=run.difficulty,
         accepted=len(accepted),
         rejected=len(rejected),
-        candidates=len(accepted) + len(rejected),
+        surplus=len(surplus),
+        acceptance_rate=records.acceptance_rate,
+        candidates=len(accepted) + len(rejected) + len(surplus),
         stop_reason=str(manifest.get("stop_reason") or "unknown"),
         detail="",
-        tokens=sum(r.provenance.usage.total_tokens for r in accepted + rejected),
+        tokens=sum(r.provenance.usage.total_tokens for r in accepted + rejected + surplus),
         measured_difficulty=difficulty_stats(items),
         items=items,
     )

@@ -16,8 +16,8 @@ from tests.support.stub_server import StubServer
 
 CLI = [sys.executable, "-m", "clinsynth.cli", "chat"]
 GENERATED = re.compile(
-    r"generate_items: (\d+) accepted, \d+ rejected · target (\S+) · measured difficulty "
-    r"([0-9.]+) \(previous ([0-9.-]+)\)"
+    r"generate_items: (\d+) accepted, \d+ rejected, \d+ surplus · target (\S+) · "
+    r"measured difficulty ([0-9.]+) \(previous ([0-9.-]+)\)"
 )
 
 

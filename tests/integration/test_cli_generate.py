@@ -77,17 +77,18 @@ def stub(request: pytest.FixtureRequest) -> Iterator[StubServer]:
 
 
 def assert_accounted(out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every started candidate is in exactly one of accepted / rejected; no duplicates."""
+    """Every started candidate is in exactly one of accepted / rejected / surplus; no duplicates.
+    Returns accepted and rejected."""
     accepted, rejected = rows(out / "accepted.jsonl"), rows(out / "rejected.jsonl")
+    surplus = rows(out / "surplus.jsonl")
     started = [r["id"] for r in rows(out / "started.jsonl")]
-    acc_ids, rej_ids = [r["id"] for r in accepted], [r["id"] for r in rejected]
-    assert len(set(acc_ids)) == len(acc_ids), "duplicate accepted ids"
-    assert len(set(rej_ids)) == len(rej_ids), "duplicate rejected ids"
-    assert not set(acc_ids) & set(rej_ids)
-    assert sorted(acc_ids + rej_ids) == sorted(started)
+    ids = [r["id"] for r in accepted + rejected + surplus]
+    assert len(set(ids)) == len(ids), "duplicate ids"
+    assert sorted(ids) == sorted(started)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["accepted"] == len(accepted)
     assert manifest["counts"]["rejected"] == len(rejected)
+    assert manifest["counts"]["surplus"] == len(surplus)
     assert manifest["counts"]["candidates"] == len(started)
     return accepted, rejected
 

@@ -58,12 +58,12 @@ def stub(request: pytest.FixtureRequest) -> Iterator[StubServer]:
 
 def assert_consistent(out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """No torn line, no duplicate; finished items are a subset of the started ones."""
-    for name in ("accepted.jsonl", "rejected.jsonl"):
+    for name in ("accepted.jsonl", "rejected.jsonl", "surplus.jsonl"):
         path = out / name
         if path.exists() and path.stat().st_size:
             assert path.read_bytes().endswith(b"\n"), f"torn last line in {name}"
     accepted, rejected = rows(out / "accepted.jsonl"), rows(out / "rejected.jsonl")
-    ids = [r["id"] for r in accepted + rejected]
+    ids = [r["id"] for r in accepted + rejected + rows(out / "surplus.jsonl")]
     assert len(ids) == len(set(ids)), "an item was written twice"
     started = [r["id"] for r in rows(out / "started.jsonl")]
     assert len(started) == len(set(started))
@@ -72,12 +72,14 @@ def assert_consistent(out: Path) -> tuple[list[dict[str, Any]], list[dict[str, A
 
 
 def assert_complete(out: Path, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Exactly ``n`` accepted; every candidate accepted or rejected with its reasons."""
+    """Exactly ``n`` accepted; every candidate accepted, rejected or surplus with its reasons."""
     accepted, rejected = assert_consistent(out)
+    surplus = rows(out / "surplus.jsonl")
     assert len(accepted) == n
     started = {r["id"] for r in rows(out / "started.jsonl")}
-    assert {r["id"] for r in accepted + rejected} == started
-    assert all(r["reasons"] for r in rejected)
+    assert {r["id"] for r in accepted + rejected + surplus} == started
+    assert all(r["reasons"] for r in rejected + surplus)
+    assert not any(r["reasons"][0].startswith("surplus") for r in rejected)
     for rec in accepted + rejected:
         for attempt in rec["history"]:
             if attempt["error"]:  # a reply that could not be parsed is kept verbatim
@@ -87,6 +89,7 @@ def assert_complete(out: Path, n: int) -> tuple[list[dict[str, Any]], list[dict[
     assert manifest["counts"] == {
         "accepted": n,
         "rejected": len(rejected),
+        "surplus": len(surplus),
         "candidates": len(started),
         "in_flight": 0,
     }
@@ -96,7 +99,8 @@ def assert_complete(out: Path, n: int) -> tuple[list[dict[str, Any]], list[dict[
 def progress_marks(out: Path) -> int:
     """How many rows the run's logs hold (grows whenever a run starts or finishes an item)."""
     return sum(
-        len(rows(out / name)) for name in ("started.jsonl", "accepted.jsonl", "rejected.jsonl")
+        len(rows(out / name))
+        for name in ("started.jsonl", "accepted.jsonl", "rejected.jsonl", "surplus.jsonl")
     )
 
 

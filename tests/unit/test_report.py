@@ -74,6 +74,22 @@ def test_summary_counts_from_rows(tmp_path: Path) -> None:
     assert s.scores["difficulty"] == {"accepted": [0.9, 0.7]}
 
 
+def test_surplus_is_neither_accepted_nor_rejected(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    legacy = record(5, "rejected", 1, {}, reasons=["surplus: the target was reached first"])
+    with (run / "rejected.jsonl").open("a") as fh:
+        fh.write(legacy + "\n")
+    (run / "surplus.jsonl").write_text(
+        record(6, "surplus", 1, {}, reasons=["surplus: cancelled in flight"]) + "\n"
+    )
+    s = summarize(run)
+    assert (s.started, s.accepted, s.rejected, s.surplus, s.unfinished) == (7, 3, 2, 2, 0)
+    assert "surplus" not in s.rejection_reasons and s.attempts["rejected"] == {3: 2}
+    page = write_report(run).read_text()
+    assert "acceptance rate 60.0%" in page  # 3 of 5 judged; the 2 surplus are not counted
+    assert "<td>surplus (target reached first)</td><td>2</td>" in page
+
+
 def test_page_is_self_contained_with_analysis_files(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     (run / "analysis").mkdir()

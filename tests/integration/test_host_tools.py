@@ -23,8 +23,10 @@ from clinsynth.tools.host import (
     FinetuneArgs,
     GenerateArgs,
     SearchArgs,
+    ToolError,
 )
 from clinsynth.tools.io import RunFiles, read_records
+from clinsynth.tools.runlock import lock_holder
 from tests.support.chat_responder import respond
 from tests.support.stub_server import StubServer
 from tests.support.tiny_bert import save_tiny_bert
@@ -295,3 +297,35 @@ def test_avoid_makes_earlier_batches_count_as_near_duplicates(
         if not c.passed
     }
     assert "near_duplicate" in failed
+
+
+def test_two_identical_concurrent_generate_calls_do_not_share_a_directory(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    """The second of two identical calls finds the run directory locked and says by whom."""
+    toolkit = ClinsynthToolkit(
+        settings(demo_store_path),
+        data_dir=tmp_path,
+        run_defaults={"recipe_options": {"unanswerable_share": 0}},
+    )
+    args = GenerateArgs(topic="atrial fibrillation", n=3, concurrency=1)
+
+    run_dir = toolkit.default_run_dir(toolkit.run_config(args))
+
+    async def both() -> list[Any]:
+        first = asyncio.create_task(toolkit.generate(args))
+        while lock_holder(run_dir) is None:  # the first one has started its run
+            assert not first.done(), first
+            await asyncio.sleep(0.01)
+        return await asyncio.gather(first, toolkit.generate(args), return_exceptions=True)
+
+    with StubServer(respond, latency_s=0.3) as stub:
+        toolkit.settings = settings(demo_store_path, stub.base_url)
+        done, refused = asyncio.run(both())
+    assert isinstance(refused, ToolError), refused
+    assert "is in use by pid " in str(refused) and f"pid {os.getpid()} " in str(refused)
+    assert done.accepted == 3 and done.rejected == 0
+    files = RunFiles(run_dir)
+    ids = [r.id for r in read_records(files.accepted) + read_records(files.rejected)]
+    assert len(ids) == len(set(ids)) == 3 and read_records(files.surplus) == []
+    assert done.surplus == 0 and done.acceptance_rate == 1.0

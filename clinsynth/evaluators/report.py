@@ -78,7 +78,8 @@ def summarize(run_dir: Path) -> RunSummary:
     if isinstance(recipe, dict):
         recipe = recipe.get("name")
     accepted = _rows(run_dir / "accepted.jsonl")
-    rejected, surplus = [], _rows(run_dir / "surplus.jsonl")
+    rejected: list[dict[str, Any]] = []
+    surplus = _rows(run_dir / "surplus.jsonl")
     for rec in _rows(run_dir / "rejected.jsonl"):  # older runs logged surplus items there
         first = (rec.get("reasons") or [""])[0]
         (surplus if str(first).startswith("surplus:") else rejected).append(rec)

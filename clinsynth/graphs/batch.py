@@ -467,8 +467,8 @@ class BatchRunner:
                         order_calls(end_game)
                     if p.accepted >= cfg.n and pending:
                         # Resumed with a smaller n: items left from before are not needed.
-                        for task in pending:
-                            log_record(self._surplus_record(task, "not resumed"))
+                        for left in pending:
+                            log_record(self._surplus_record(left, "not resumed"))
                         pending.clear()
                     while len(tasks) < pool and error is None:
                         if pending:

@@ -91,6 +91,13 @@ def test_stdio_server_tools(demo_store_path: Path, tmp_path: Path) -> None:
     # One progress notification per finished candidate, ending at the accepted count.
     assert seen and seen[-1][0] == generated["accepted"] and seen[-1][1] == 3
     assert len(seen) == generated["candidates"]
+    # Surplus items (stopped at the target) are counted apart, never as rejections.
+    counts = generated["accepted"] + generated["rejected"] + generated["surplus"]
+    assert counts == generated["candidates"]
+    assert seen[-1][2] == (
+        f"{generated['accepted']} accepted, {generated['rejected']} rejected, "
+        f"{generated['surplus']} surplus"
+    )
 
     critique = json.loads(text_of(out["critique"]))
     assert critique["verdict"] != "accept"

@@ -88,8 +88,13 @@ class RunLock:
         """Take the lock or raise :class:`RunLocked` naming the holder (``wait``: block)."""
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this RunLock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the run directory {self.path.parent}: {exc.strerror or exc}"
+            ) from exc
         try:
             if not self._lock(fd):
                 holder = describe_holder(_read_body(fd))

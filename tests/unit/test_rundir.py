@@ -40,6 +40,12 @@ def test_second_lock_in_the_same_process_is_refused_naming_the_holder(tmp_path: 
         assert again.stale is None
 
 
+def test_a_file_in_the_way_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(ConfigError, match=r"cannot write the run directory .*taken: "):
+        RunLock(tmp_path / "taken").acquire()
+
+
 def test_wait_blocks_until_the_holder_releases(tmp_path: Path) -> None:
     first = RunLock(tmp_path).acquire()
     waited: list[str] = []

@@ -205,6 +205,7 @@ def main() -> None:
         "generation": {
             "accepted": len(accepted),
             "rejected": manifest.get("counts", {}).get("rejected"),
+            "surplus": manifest.get("counts", {}).get("surplus"),
             "tokens": manifest.get("tokens"),
             "seconds": round(gen_seconds, 1),
         },

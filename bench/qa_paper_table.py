@@ -119,6 +119,7 @@ def generate(
     stats = {
         "accepted": summary.accepted,
         "rejected": summary.rejected,
+        "surplus": summary.surplus,
         "stop_reason": summary.stop_reason,
         "unanswerable": sum(not r["item"]["answerable"] for r in rows),
         "mean_lexical_overlap": mean("lexical_overlap"),

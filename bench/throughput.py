@@ -195,6 +195,7 @@ def run_case(
         "gc": gc_mode,
         "items": items,
         "rejected": summary.rejected,
+        "surplus": summary.surplus,
         "wall_s": round(wall, 3),
         "accepted_per_s": round(rate, 2),
         "limit_per_s": round(limit, 2),

@@ -48,9 +48,10 @@ def start_and_hold(args: list[str], env: dict[str, str], out: Path) -> subproces
     return proc
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused_or_waits(demo_store_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = [*generate_args(out, 6), "--concurrency", "1"]
+    args = [*generate_args(out, 8), "--concurrency", "1"]
     with StubServer(make_responder("accept"), latency_s=0.4) as stub:
         env = cli_env(stub.base_url, demo_store_path)
         first = start_and_hold(args, env, out)
@@ -65,14 +66,15 @@ def test_second_writer_is_refused_or_waits(demo_store_path: Path, tmp_path: Path
         out_first, err_first = first.communicate(timeout=120)
         out_wait, err_wait = waiting.communicate(timeout=120)
     assert first.returncode == 0, err_first
-    assert "target reached: 6 accepted, 0 rejected, 0 surplus" in out_first
+    assert "target reached: 8 accepted, 0 rejected, 0 surplus" in out_first
     assert waiting.returncode == 0, err_wait
     assert f"waiting for pid {first.pid} on " in err_wait.decode()
-    assert "target reached: 6 accepted" in out_wait.decode() and "(resumed)" in out_wait.decode()
+    assert "target reached: 8 accepted" in out_wait.decode() and "(resumed)" in out_wait.decode()
     accepted, rejected = assert_accounted(out)
-    assert len(accepted) == 6 and rejected == []
+    assert len(accepted) == 8 and rejected == []
 
 
+@pytest.mark.slow
 def test_killed_run_is_interrupted_and_its_lock_taken_over(
     demo_store_path: Path, tmp_path: Path
 ) -> None:

@@ -345,12 +345,12 @@ def inspect(
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """The numbers ``inspect`` shows, as a dict."""
-    from clinsynth.tools.io import RunFiles, iter_jsonl, read_records
+    from clinsynth.tools.io import RunFiles, iter_jsonl, read_json, read_records
 
     files = RunFiles(run_dir)
     if not files.manifest.exists():
         raise UserError(f"{run_dir} is not a run directory (no manifest.json)")
-    manifest = json.loads(files.manifest.read_text())
+    manifest = read_json(files.manifest)
     accepted = read_records(files.accepted)
     rejected = read_records(files.rejected)
     started = [row["id"] for row in iter_jsonl(files.started)]

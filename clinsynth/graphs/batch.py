@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import math
 import random
 import time
@@ -44,7 +43,14 @@ from clinsynth.schemas import (
     Task,
     Usage,
 )
-from clinsynth.tools.io import JsonlLog, RunFiles, iter_jsonl, read_records, write_json_atomic
+from clinsynth.tools.io import (
+    JsonlLog,
+    RunFiles,
+    iter_jsonl,
+    read_json,
+    read_records,
+    write_json_atomic,
+)
 from clinsynth.tools.limits import call_rank
 
 StopReason = Literal[
@@ -221,7 +227,7 @@ class BatchRunner:
         files.dir.mkdir(parents=True, exist_ok=True)
         fingerprint = self.run_cfg.fingerprint()
         if files.run_config.exists():
-            previous = json.loads(files.run_config.read_text())
+            previous = read_json(files.run_config)
             if previous != fingerprint:
                 changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint.get(k))
                 raise ConfigError(

@@ -261,12 +261,12 @@ def _slug(text: str, limit: int = 40) -> str:
 
 def summarize_run(run_dir: Path, run: RunConfig | None = None) -> GenerateResult:
     """Read a run directory back into a :class:`GenerateResult`."""
-    from clinsynth.tools.io import RunFiles, read_records
+    from clinsynth.tools.io import RunFiles, read_json, read_records
 
     files = RunFiles(run_dir)
     accepted = read_records(files.accepted)
     rejected = read_records(files.rejected)
-    manifest = json.loads(files.manifest.read_text()) if files.manifest.exists() else {}
+    manifest = read_json(files.manifest) if files.manifest.exists() else {}
     run = run or RunConfig.model_validate(manifest.get("run") or {})
     items = [_generated(r) for r in accepted]
     return GenerateResult(
@@ -631,15 +631,15 @@ def _is_number(value: Any) -> bool:
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     """JSONL rows of a file, or of ``accepted.jsonl`` in a run directory."""
-    from clinsynth.tools.io import iter_jsonl
+    from clinsynth.tools.io import RunFileError, iter_jsonl
 
     file = path / "accepted.jsonl" if path.is_dir() else path
     if not file.is_file():
         raise ToolError(f"data file not found: {file}")
     try:
         return list(iter_jsonl(file))
-    except json.JSONDecodeError as exc:
-        raise ToolError(f"{file} is not JSONL: {exc}") from exc
+    except RunFileError as exc:
+        raise ToolError(str(exc)) from exc
 
 
 def _pairs(path: Path, text_field: str, label_field: str) -> list[tuple[str, str]]:

@@ -54,7 +54,9 @@ def ingest(
     chunk_size: Annotated[int, typer.Option(min=100, help="characters per chunk")] = 1200,
     chunk_overlap: Annotated[int, typer.Option(min=0, help="characters shared by chunks")] = 150,
     embedder: EmbedderOpt = None,
-    reset: Annotated[bool, typer.Option(help="empty the collection first")] = False,
+    reset: Annotated[
+        bool, typer.Option(help="empty the collection first (once the corpus parsed fully)")
+    ] = False,
 ) -> None:
     """Chunk, embed and store a corpus for retrieval."""
 
@@ -67,8 +69,6 @@ def ingest(
             raise UserError("--chunk-overlap must be smaller than --chunk-size")
         settings = settings_from_env(store, embedder)
         vs = VectorStore(settings.store, make_embedder(settings.embedder), collection=collection)
-        if reset:
-            vs.reset()
         with console.status("ingesting…") as status:
 
             def tick(n: int) -> None:
@@ -81,12 +81,21 @@ def ingest(
                 id_field=id_field,
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
+                reset=reset,
                 progress=tick,
             )
+        changed = (
+            f"; {stats.replaced} changed documents replaced, {stats.stale_chunks} stale chunks "
+            "deleted"
+            if stats.replaced or stats.stale_chunks
+            else ""
+        )
         out.print(
             f"ingested {stats.documents} documents → {stats.chunks} chunks "
             f"into '{collection}' at {settings.store} ({stats.seconds:.1f}s; "
-            f"collection now holds {vs.count()} chunks)"
+            f"{stats.duplicates} duplicates skipped{changed}; "
+            f"collection now holds {vs.count()} chunks)",
+            markup=False,
         )
 
     guard(_do)

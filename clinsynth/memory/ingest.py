@@ -29,7 +29,7 @@ TEXT_FIELDS = (
     "criteria",
 )
 ID_FIELDS = ("id", "doc_id", "document_id", "encounter_id", "nctid")
-RESERVED_METADATA = ("source", "doc_id")
+RESERVED_METADATA = ("source", "doc_id", "doc_hash")
 SKIPPED_STEMS = frozenset(
     {"readme", "provenance", "license", "notice", "changelog", "contributing"}
 )
@@ -83,6 +83,11 @@ class IngestStats(BaseModel):
     chunks: int = 0
     skipped_empty: int = 0
     duplicates: int = 0
+    """Documents left out because the same text was already read or stored (any id)."""
+    replaced: int = 0
+    """Stored documents whose text changed: their chunks were rewritten."""
+    stale_chunks: int = 0
+    """Chunks of re-ingested documents that the new text no longer has, deleted."""
     collection: str
     path: str
     """The corpus that was read."""
@@ -246,7 +251,17 @@ def load_documents(
             else:
                 yield from _read_text(source, source.relative_to(root).as_posix())
         except UnicodeDecodeError as exc:
-            raise MalformedFileError(f"{source}: not UTF-8 text ({exc.reason})") from exc
+            raise MalformedFileError(
+                f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+            ) from exc
+
+
+def _check_chunking(chunk_size: int, chunk_overlap: int) -> None:
+    if chunk_size < 1 or chunk_overlap < 0 or chunk_overlap >= chunk_size:
+        raise InvalidChunkingError(
+            f"need chunk_size >= 1 and 0 <= chunk_overlap < chunk_size, "
+            f"got chunk_size={chunk_size}, chunk_overlap={chunk_overlap}"
+        )
 
 
 def chunk_documents(
@@ -256,11 +271,7 @@ def chunk_documents(
 
     Chunk metadata is the document's plus ``chunk_index``, ``n_chunks`` and ``start_char``.
     """
-    if chunk_size < 1 or chunk_overlap < 0 or chunk_overlap >= chunk_size:
-        raise InvalidChunkingError(
-            f"need chunk_size >= 1 and 0 <= chunk_overlap < chunk_size, "
-            f"got chunk_size={chunk_size}, chunk_overlap={chunk_overlap}"
-        )
+    _check_chunking(chunk_size, chunk_overlap)
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     splitter = RecursiveCharacterTextSplitter(
@@ -289,10 +300,12 @@ def _chunks(docs: Iterable[Document], splitter: Any) -> Iterator[SourceChunk]:
 
 
 class _Dedup:
-    """Drops empty documents and exact repeats; renames an id reused for different text."""
+    """Drops empty documents and repeated texts (under any id); renames an id reused for a
+    different text; records each text's digest as ``doc_hash`` metadata."""
 
     def __init__(self) -> None:
         self.seen: dict[str, str] = {}
+        self.owners: dict[str, str] = {}
         self.documents = 0
         self.skipped_empty = 0
         self.duplicates = 0
@@ -303,21 +316,38 @@ class _Dedup:
                 self.skipped_empty += 1
                 continue
             digest = _digest(doc.text)
-            previous = self.seen.get(doc.id)
-            if previous == digest:
+            if digest in self.owners:
                 self.duplicates += 1
                 continue
-            if previous is not None:
+            doc_id = doc.id
+            if doc_id in self.seen:
                 n = 2
                 while f"{doc.id}~{n}" in self.seen:
                     n += 1
-                new_id = f"{doc.id}~{n}"
-                doc = Document(
-                    id=new_id, text=doc.text, metadata={**doc.metadata, "doc_id": new_id}
-                )
-            self.seen[doc.id] = digest
+                doc_id = f"{doc.id}~{n}"
+            self.seen[doc_id], self.owners[digest] = digest, doc_id
             self.documents += 1
-            yield doc
+            yield Document(
+                id=doc_id,
+                text=doc.text,
+                metadata={**doc.metadata, "doc_id": doc_id, "doc_hash": digest},
+            )
+
+
+def _read_all(
+    path: Path, dedup: _Dedup, text_field: str | None, id_field: str | None
+) -> list[Document]:
+    """Every document of the corpus, or the first error: nothing is written before this."""
+    try:
+        docs = list(dedup(load_documents(path, text_field=text_field, id_field=id_field)))
+    except IngestError as exc:
+        raise type(exc)(f"{exc} — nothing was stored") from exc
+    if not docs:
+        raise EmptyCorpusError(
+            f"corpus at {path} has no non-empty documents ({dedup.skipped_empty} empty "
+            "skipped) — nothing was stored"
+        )
+    return docs
 
 
 def ingest(
@@ -329,38 +359,57 @@ def ingest(
     chunk_size: int = 1200,
     chunk_overlap: int = 150,
     batch_size: int = 256,
+    reset: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> IngestStats:
     """Load, chunk and upsert a corpus into ``store``.
 
+    The whole corpus is parsed before anything is written, so a broken file stores nothing
+    (and ``reset`` empties the collection only then). A document already stored under its id
+    is rewritten and its chunks the new text lacks are deleted (no stale chunks); a text
+    already stored under another id is left out, so identical documents are stored once.
     ``progress`` is called after each batch with the number of chunks stored so far.
-    Re-ingesting the same corpus rewrites the same chunk ids, so it is idempotent.
     """
     started = time.perf_counter()
     dedup = _Dedup()
-    docs = dedup(load_documents(path, text_field=text_field, id_field=id_field))
-    chunks = 0
+    docs = _read_all(path, dedup, text_field, id_field)
+    _check_chunking(chunk_size, chunk_overlap)
+    if reset:
+        store.reset()
+    stored = {} if reset else store.doc_chunks()
+    old_chunks: dict[str, list[str]] = {}
+    old_hash: dict[str, str | None] = {}
+    for chunk_id, (doc_id, digest) in stored.items():
+        if doc_id is not None:
+            old_chunks.setdefault(doc_id, []).append(chunk_id)
+            old_hash[doc_id] = digest
+    incoming = {doc.id for doc in docs}
+    elsewhere = {h: d for d, h in old_hash.items() if h is not None and d not in incoming}
+    kept = [doc for doc in docs if doc.metadata["doc_hash"] not in elsewhere]
+    written: set[str] = set()
     batch: list[SourceChunk] = []
-    for chunk in chunk_documents(docs, chunk_size=chunk_size, chunk_overlap=chunk_overlap):
+    for chunk in chunk_documents(kept, chunk_size=chunk_size, chunk_overlap=chunk_overlap):
         batch.append(chunk)
         if len(batch) >= batch_size:
-            chunks += store.add(batch, batch_size=batch_size)
+            written.update(c.id for c in batch)
+            store.add(batch, batch_size=batch_size)
             if progress is not None:
-                progress(chunks)
+                progress(len(written))
             batch = []
     if batch:
-        chunks += store.add(batch, batch_size=batch_size)
+        written.update(c.id for c in batch)
+        store.add(batch, batch_size=batch_size)
         if progress is not None:
-            progress(chunks)
-    if dedup.documents == 0:
-        raise EmptyCorpusError(
-            f"corpus at {path} has no non-empty documents ({dedup.skipped_empty} empty skipped)"
-        )
+            progress(len(written))
+    stale = [c for doc in kept for c in old_chunks.get(doc.id, []) if c not in written]
+    store.delete(stale)
     return IngestStats(
-        documents=dedup.documents,
-        chunks=chunks,
+        documents=len(kept),
+        chunks=len(written),
         skipped_empty=dedup.skipped_empty,
-        duplicates=dedup.duplicates,
+        duplicates=dedup.duplicates + len(docs) - len(kept),
+        replaced=sum(old_hash.get(d.id) not in (None, d.metadata["doc_hash"]) for d in kept),
+        stale_chunks=len(stale),
         collection=store.collection_name,
         path=str(path),
         store_path=str(store.path),

@@ -236,6 +236,26 @@ class VectorStore:
             self._read_ahead = ahead
         return chunk
 
+    def doc_chunks(self) -> dict[str, tuple[str | None, str | None]]:
+        """Chunk id → (``doc_id``, ``doc_hash``) metadata of every stored chunk."""
+        result = self._collection.get(include=["metadatas"])
+        metadatas = result["metadatas"] or [{} for _ in result["ids"]]
+        found: dict[str, tuple[str | None, str | None]] = {}
+        for chunk_id, meta in zip(result["ids"], metadatas, strict=True):
+            doc_id, digest = (meta or {}).get("doc_id"), (meta or {}).get("doc_hash")
+            found[chunk_id] = (
+                None if doc_id is None else str(doc_id),
+                None if digest is None else str(digest),
+            )
+        return found
+
+    def delete(self, ids: list[str]) -> None:
+        """Delete the chunks with these ids (unknown ids are ignored)."""
+        batch_size = self._client.get_max_batch_size()
+        for start in range(0, len(ids), batch_size):
+            self._collection.delete(ids=ids[start : start + batch_size])
+        self._ids_cache.clear()
+
     def reset(self) -> None:
         """Drop the collection and start an empty one of the same name."""
         self._client.delete_collection(self.collection_name)

@@ -643,14 +643,21 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _pairs(path: Path, text_field: str, label_field: str) -> list[tuple[str, str]]:
-    """(text, label) pairs from plain rows or from item records (fields looked up in ``item``)."""
+    """(text, label) pairs from plain rows or from item records (fields looked up in ``item``);
+    a blank/NaN/None label is an error naming the row."""
+    from clinsynth.tools.tables import TableError, check_label
+
     pairs = []
     for i, row in enumerate(_rows(path)):
         item = row.get("item")
         data: dict[str, Any] = item if isinstance(item, dict) else row
         if text_field not in data or label_field not in data:
             raise ToolError(f"{path} row {i} lacks '{text_field}' or '{label_field}'")
-        pairs.append((str(data[text_field]), str(data[label_field])))
+        try:
+            label = check_label(data[label_field], f"{path} row {i}", label_field)
+        except TableError as exc:
+            raise ToolError(str(exc)) from exc
+        pairs.append((str(data[text_field]), label))
     return pairs
 
 

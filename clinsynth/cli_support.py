@@ -88,7 +88,7 @@ def guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except _run_errors() as exc:
         fail(f"{exc} (rerun the same command to resume)", 1)
     except UnicodeDecodeError as exc:
-        fail(f"a file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8", 2)
+        fail(f"a file is not UTF-8 text ({exc.reason}); save it as UTF-8", 2)
     except json.JSONDecodeError as exc:
         fail(f"invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})", 2)
     except sqlite3.Error as exc:

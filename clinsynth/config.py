@@ -240,8 +240,9 @@ def load_config_file(path: Path) -> FileConfig:
         else:
             raise ConfigError(f"config file must be .toml or .json, got {path.name}")
     except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
         raise ConfigError(
-            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+            f"{path}:{line}: not UTF-8 text ({exc.reason}); save it as UTF-8"
         ) from exc
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot parse {path}: {exc}") from exc

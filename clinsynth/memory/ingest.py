@@ -252,7 +252,7 @@ def load_documents(
                 yield from _read_text(source, source.relative_to(root).as_posix())
         except UnicodeDecodeError as exc:
             raise MalformedFileError(
-                f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+                f"{source}: not UTF-8 text ({exc.reason}); save it as UTF-8"
             ) from exc
 
 

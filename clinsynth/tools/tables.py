@@ -43,8 +43,7 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
                 rows.append((reader.line_num, {k: v or "" for k, v in row.items() if k}))
     except UnicodeDecodeError as exc:
         raise TableError(
-            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
-            "(e.g. 'CSV UTF-8' in Excel)"
+            f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8 (e.g. 'CSV UTF-8' in Excel)"
         ) from exc
     except csv.Error as exc:
         raise TableError(f"{path}: not valid CSV ({exc})") from exc

@@ -36,7 +36,7 @@ class UserError(Exception):
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: message`` on stderr as one line, ``message`` verbatim (never read as
     markup: it may quote paths and user input), and exit with ``code``."""
-    line = " ".join(message.split())
+    line = " ".join(message.splitlines())
     console.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False)
     raise typer.Exit(code)
 

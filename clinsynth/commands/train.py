@@ -78,6 +78,7 @@ def load_qa_examples(path: Path) -> list[Any]:
     """Extractive-QA examples from a SQuAD JSON file, or from a ``qa`` run directory / JSONL
     of accepted items (question, context, answer, answerable, answer_start)."""
     from clinsynth.tools.finetune import QAExample, load_squad_json
+    from clinsynth.tools.io import numbered_jsonl
 
     if path.suffix == ".json":
         return load_squad_json(path)
@@ -85,10 +86,7 @@ def load_qa_examples(path: Path) -> list[Any]:
     if not rows_path.is_file():
         raise UserError(f"data file not found: {rows_path}")
     examples = []
-    for i, line in enumerate(rows_path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for i, row in numbered_jsonl(rows_path, whole_last_line=True):
         item = row.get("item") if isinstance(row.get("item"), dict) else row
         if row.get("status", "accepted") != "accepted" or not item:
             continue

@@ -306,11 +306,12 @@ def ctgov_record(study: Mapping[str, Any], label: TrialLabel | None = None) -> T
 
 
 def _ctgov_studies(path: Path) -> list[Mapping[str, Any]]:
-    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        return _jsonl_rows(path)
     try:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        data = json.loads(text)
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise TrialError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise TrialError(f"{path}: not valid JSON ({exc})") from exc
     if isinstance(data, dict) and "studies" in data:

@@ -637,7 +637,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     if not file.is_file():
         raise ToolError(f"data file not found: {file}")
     try:
-        return list(iter_jsonl(file))
+        return list(iter_jsonl(file, whole_last_line=not path.is_dir()))
     except RunFileError as exc:
         raise ToolError(str(exc)) from exc
 

@@ -60,8 +60,11 @@ def _repair_tail(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def numbered_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) of a JSONL file; a torn last line (no newline) is skipped.
+def numbered_jsonl(
+    path: Path, *, whole_last_line: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of a JSONL file; a torn last line (no newline) of a run log is
+    skipped, unless ``whole_last_line`` (a data file whose writer left out the final newline).
 
     A line that is not a JSON object raises :class:`RunFileError` naming file and line.
     """
@@ -69,7 +72,7 @@ def numbered_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         return
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
-            if not raw.endswith(b"\n") or not raw.strip():
+            if not raw.strip() or not (whole_last_line or raw.endswith(b"\n")):
                 continue
             try:
                 row = json.loads(raw)
@@ -85,9 +88,9 @@ def numbered_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, row
 
 
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def iter_jsonl(path: Path, *, whole_last_line: bool = False) -> Iterator[dict[str, Any]]:
     """Rows of a JSONL file (see :func:`numbered_jsonl`)."""
-    for _, row in numbered_jsonl(path):
+    for _, row in numbered_jsonl(path, whole_last_line=whole_last_line):
         yield row
 
 

@@ -98,3 +98,10 @@ def test_corrupt_json_file_outside_a_run_says_fix_it(tmp_path: Path) -> None:
     path.write_text("[1, 2]")
     with pytest.raises(RunFileError, match="a JSON list, not an object"):
         read_json(path)
+
+
+def test_data_file_keeps_a_last_line_without_newline(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'{"id": "x"}\n\n{"id": "y"}')
+    assert [r["id"] for r in iter_jsonl(path)] == ["x"]
+    assert [r["id"] for r in iter_jsonl(path, whole_last_line=True)] == ["x", "y"]

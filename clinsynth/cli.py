@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -293,9 +294,10 @@ def _generate(**kw: Any) -> None:
             "run `clinsynth ingest PATH` first"
         )
     models = deps.llm.describe()
+    names = ", ".join(sorted(set(models.values())))
     console.print(
-        f"recipe [bold]{run.recipe}[/] · target {run.n} · concurrency {run.max_concurrency} · "
-        f"models {', '.join(sorted(set(models.values())))} · out {out_dir}",
+        f"recipe [bold]{escape(run.recipe)}[/] · target {run.n} · concurrency "
+        f"{run.max_concurrency} · models {escape(names)} · out {escape(str(out_dir))}",
         highlight=False,
     )
 

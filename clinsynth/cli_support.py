@@ -26,7 +26,8 @@ EmbedderOpt = Annotated[
 _SQLITE_HINT = "if a run's database is damaged, run 'clinsynth repair RUN'"
 
 console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, markup=False)
+"""Results on stdout: never markup, as they quote paths and user input verbatim."""
 
 
 class UserError(Exception):

@@ -68,6 +68,22 @@ def test_markup_in_a_path_prints_as_written(tmp_path: Path) -> None:
     assert one_error(res) == f"error: {weird} is not a run directory (no manifest.json)"
 
 
+def test_markup_in_paths_of_working_commands_prints_as_written(
+    tmp_path: Path, stub: StubServer, demo_store_path: Path
+) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "insulin"}) + "\n")
+    store = tmp_path / "[/bold]store[red]"
+    res = run_cli(["ingest", str(corpus)], no_endpoint(tmp_path) | {"CLINSYNTH_STORE": str(store)})
+    assert res.returncode == 0, res.stderr
+    assert f"into 'corpus' at {store} (" in res.stdout
+    out = tmp_path / "[/]run[bold"
+    res = run_cli(generate_args(out, 1), cli_env(stub.base_url, demo_store_path))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.rstrip().endswith(f"→ {out}") and f"out {out}" in res.stderr
+    assert len(rows(out / "accepted.jsonl")) == 1
+
+
 def test_latin1_config_names_file_and_encoding(tmp_path: Path) -> None:
     config = tmp_path / "run.toml"
     config.write_bytes('[run]\nn = 2\ntopic = "café"\n'.encode("latin-1"))

@@ -138,7 +138,7 @@ def test_torn_jsonl_line_mid_file_then_repair_then_resume(
     candidates = started(run_copy)
     _tear_middle_line(accepted)
     env = cli_env(stub.base_url, demo_store_path)
-    for args in (["inspect", str(run_copy)], generate_args(run_copy, 3)):
+    for args in (["inspect", str(run_copy)], ["report", str(run_copy)], generate_args(run_copy, 3)):
         res = run_cli(args, env)
         assert res.returncode == 2
         line = one_error(res)

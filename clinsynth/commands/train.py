@@ -324,7 +324,10 @@ def _train_qa(kw: dict[str, Any]) -> None:
     from clinsynth.tools.finetune import FinetuneError, QAConfig
 
     def load(paths: list[Path]) -> list[Any]:
-        return [ex for p in paths for ex in load_qa_examples(p)]
+        try:
+            return [ex for p in paths for ex in load_qa_examples(p)]
+        except FinetuneError as exc:  # a SQuAD file that is not SQuAD JSON
+            raise UserError(str(exc)) from exc
 
     evals, real, synth = load(kw["eval_data"]), load(kw["real"]), load(kw["synthetic"])
     available = {"real": real, "synthetic": synth, "hybrid": real + synth if real and synth else []}

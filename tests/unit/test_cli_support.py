@@ -75,3 +75,19 @@ def test_guard_names_the_corrupt_qa_data_line(
     line = _error_line(capsys)
     assert line.startswith(f"error: {path}:2: corrupt line (")
     assert line.endswith("; fix or remove it")
+
+
+def test_broken_squad_file_is_one_line_in_train(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from clinsynth.commands.train import _train_qa
+
+    squad = tmp_path / "eval.json"
+    squad.write_bytes('{"data": "caf\xe9"}'.encode("latin-1"))
+    kw = {"eval_data": [squad], "real": [], "synthetic": []}
+    with pytest.raises(typer.Exit) as exit_:
+        guard(_train_qa, kw)
+    assert exit_.value.exit_code == 2
+    assert _error_line(capsys) == (
+        f"error: {squad} is not UTF-8 text (invalid continuation byte); save it as UTF-8"
+    )

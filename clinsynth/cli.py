@@ -85,17 +85,12 @@ def ingest(
                 reset=reset,
                 progress=tick,
             )
-        changed = (
-            f"; {stats.replaced} changed documents replaced, {stats.stale_chunks} stale chunks "
-            "deleted"
-            if stats.replaced or stats.stale_chunks
-            else ""
-        )
         out.print(
-            f"ingested {stats.documents} documents → {stats.chunks} chunks "
-            f"into '{collection}' at {settings.store} ({stats.seconds:.1f}s; "
-            f"{stats.duplicates} duplicates skipped{changed}; "
-            f"collection now holds {vs.count()} chunks)",
+            f"ingested {stats.documents} documents ({stats.unchanged} already stored as is, "
+            f"{stats.replaced} changed, {stats.duplicates} duplicates skipped) → "
+            f"{stats.chunks} chunks written, {stats.stale_chunks} stale deleted, into "
+            f"'{collection}' at {settings.store} ({stats.seconds:.1f}s; collection now holds "
+            f"{vs.count()} chunks)",
             markup=False,
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -12,7 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from clinsynth.memory.dedup import Dedup, digest
 from clinsynth.memory.store import VectorStore
+from clinsynth.memory.stored_docs import StoredDocs
 from clinsynth.schemas import SourceChunk
 
 TABLE_SUFFIXES = (".jsonl", ".csv")
@@ -29,7 +30,7 @@ TEXT_FIELDS = (
     "criteria",
 )
 ID_FIELDS = ("id", "doc_id", "document_id", "encounter_id", "nctid")
-RESERVED_METADATA = ("source", "doc_id", "doc_hash")
+RESERVED_METADATA = ("source", "doc_id", "doc_hash", "chunking")
 SKIPPED_STEMS = frozenset(
     {"readme", "provenance", "license", "notice", "changelog", "contributing"}
 )
@@ -80,7 +81,11 @@ class IngestStats(BaseModel):
     """What one :func:`ingest` call did."""
 
     documents: int = 0
+    """Documents of the corpus the collection now holds."""
+    unchanged: int = 0
+    """Of those, documents already stored with the same text and chunking (not rewritten)."""
     chunks: int = 0
+    """Chunks written."""
     skipped_empty: int = 0
     duplicates: int = 0
     """Documents left out because the same text was already read or stored (any id)."""
@@ -93,10 +98,6 @@ class IngestStats(BaseModel):
     """The corpus that was read."""
     store_path: str
     seconds: float = 0.0
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _as_text(value: Any) -> str:
@@ -149,7 +150,7 @@ class _Table:
     def document(self, record: dict[str, Any]) -> Document:
         text = _as_text(record.get(self.text_key))
         raw_id = record.get(self.id_key) if self.id_key else None
-        doc_id = str(raw_id) if raw_id not in (None, "") else f"doc-{_digest(text)}"
+        doc_id = str(raw_id) if raw_id not in (None, "") else f"doc-{digest(text)}"
         metadata: dict[str, Any] = {}
         for key, value in record.items():
             if key == self.text_key or value is None or value == "":
@@ -299,43 +300,8 @@ def _chunks(docs: Iterable[Document], splitter: Any) -> Iterator[SourceChunk]:
             )
 
 
-class _Dedup:
-    """Drops empty documents and repeated texts (under any id); renames an id reused for a
-    different text; records each text's digest as ``doc_hash`` metadata."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, str] = {}
-        self.owners: dict[str, str] = {}
-        self.documents = 0
-        self.skipped_empty = 0
-        self.duplicates = 0
-
-    def __call__(self, docs: Iterable[Document]) -> Iterator[Document]:
-        for doc in docs:
-            if not doc.text.strip():
-                self.skipped_empty += 1
-                continue
-            digest = _digest(doc.text)
-            if digest in self.owners:
-                self.duplicates += 1
-                continue
-            doc_id = doc.id
-            if doc_id in self.seen:
-                n = 2
-                while f"{doc.id}~{n}" in self.seen:
-                    n += 1
-                doc_id = f"{doc.id}~{n}"
-            self.seen[doc_id], self.owners[digest] = digest, doc_id
-            self.documents += 1
-            yield Document(
-                id=doc_id,
-                text=doc.text,
-                metadata={**doc.metadata, "doc_id": doc_id, "doc_hash": digest},
-            )
-
-
 def _read_all(
-    path: Path, dedup: _Dedup, text_field: str | None, id_field: str | None
+    path: Path, dedup: Dedup, text_field: str | None, id_field: str | None
 ) -> list[Document]:
     """Every document of the corpus, or the first error: nothing is written before this."""
     try:
@@ -348,6 +314,31 @@ def _read_all(
             "skipped) — nothing was stored"
         )
     return docs
+
+
+def _write(
+    store: VectorStore,
+    chunks: Iterable[SourceChunk],
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+) -> set[str]:
+    """Upsert ``chunks`` in batches; the ids written."""
+    written: set[str] = set()
+    batch: list[SourceChunk] = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) >= batch_size:
+            written.update(c.id for c in batch)
+            store.add(batch, batch_size=batch_size)
+            if progress is not None:
+                progress(len(written))
+            batch = []
+    if batch:
+        written.update(c.id for c in batch)
+        store.add(batch, batch_size=batch_size)
+        if progress is not None:
+            progress(len(written))
+    return written
 
 
 def ingest(
@@ -365,50 +356,38 @@ def ingest(
     """Load, chunk and upsert a corpus into ``store``.
 
     The whole corpus is parsed before anything is written, so a broken file stores nothing
-    (and ``reset`` empties the collection only then). A document already stored under its id
-    is rewritten and its chunks the new text lacks are deleted (no stale chunks); a text
-    already stored under another id is left out, so identical documents are stored once.
-    ``progress`` is called after each batch with the number of chunks stored so far.
+    (and ``reset`` empties the collection only then). A document stored whole with the same
+    text and chunking is left as is; one whose text or chunking changed is rewritten and its
+    chunks the new version lacks are deleted (no stale chunks); a text already stored under
+    another id is left out, so identical documents are stored once.
+    ``progress`` is called after each batch with the number of chunks written so far.
     """
     started = time.perf_counter()
-    dedup = _Dedup()
+    dedup = Dedup()
     docs = _read_all(path, dedup, text_field, id_field)
     _check_chunking(chunk_size, chunk_overlap)
     if reset:
         store.reset()
-    stored = {} if reset else store.doc_chunks()
-    old_chunks: dict[str, list[str]] = {}
-    old_hash: dict[str, str | None] = {}
-    for chunk_id, (doc_id, digest) in stored.items():
-        if doc_id is not None:
-            old_chunks.setdefault(doc_id, []).append(chunk_id)
-            old_hash[doc_id] = digest
-    incoming = {doc.id for doc in docs}
-    elsewhere = {h: d for d, h in old_hash.items() if h is not None and d not in incoming}
+    stored = StoredDocs(None if reset else store)
+    chunking = f"{chunk_size}/{chunk_overlap}"
+    elsewhere = stored.owners(exclude={doc.id for doc in docs})
     kept = [doc for doc in docs if doc.metadata["doc_hash"] not in elsewhere]
-    written: set[str] = set()
-    batch: list[SourceChunk] = []
-    for chunk in chunk_documents(kept, chunk_size=chunk_size, chunk_overlap=chunk_overlap):
-        batch.append(chunk)
-        if len(batch) >= batch_size:
-            written.update(c.id for c in batch)
-            store.add(batch, batch_size=batch_size)
-            if progress is not None:
-                progress(len(written))
-            batch = []
-    if batch:
-        written.update(c.id for c in batch)
-        store.add(batch, batch_size=batch_size)
-        if progress is not None:
-            progress(len(written))
-    stale = [c for doc in kept for c in old_chunks.get(doc.id, []) if c not in written]
+    todo = [
+        Document(id=d.id, text=d.text, metadata={**d.metadata, "chunking": chunking})
+        for d in kept
+        if not stored.current(d.id, d.metadata["doc_hash"], chunking)
+    ]
+    chunks = chunk_documents(todo, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    written = _write(store, chunks, batch_size, progress)
+    stale = [c for doc in todo for c in stored.stale(doc.id, written)]
     store.delete(stale)
     return IngestStats(
         documents=len(kept),
+        unchanged=len(kept) - len(todo),
         chunks=len(written),
         skipped_empty=dedup.skipped_empty,
         duplicates=dedup.duplicates + len(docs) - len(kept),
-        replaced=sum(old_hash.get(d.id) not in (None, d.metadata["doc_hash"]) for d in kept),
+        replaced=sum(stored.digest(d.id) not in (None, d.metadata["doc_hash"]) for d in todo),
         stale_chunks=len(stale),
         collection=store.collection_name,
         path=str(path),

@@ -236,18 +236,15 @@ class VectorStore:
             self._read_ahead = ahead
         return chunk
 
-    def doc_chunks(self) -> dict[str, tuple[str | None, str | None]]:
-        """Chunk id → (``doc_id``, ``doc_hash``) metadata of every stored chunk."""
+    def chunk_metadata(self, keys: tuple[str, ...]) -> dict[str, dict[str, MetadataValue]]:
+        """Chunk id → the ``keys`` of its metadata that it has, for every stored chunk."""
         result = self._collection.get(include=["metadatas"])
         metadatas = result["metadatas"] or [{} for _ in result["ids"]]
-        found: dict[str, tuple[str | None, str | None]] = {}
-        for chunk_id, meta in zip(result["ids"], metadatas, strict=True):
-            doc_id, digest = (meta or {}).get("doc_id"), (meta or {}).get("doc_hash")
-            found[chunk_id] = (
-                None if doc_id is None else str(doc_id),
-                None if digest is None else str(digest),
-            )
-        return found
+        return {
+            chunk_id: {k: meta[k] for k in keys if k in meta}  # type: ignore[misc]
+            for chunk_id, meta in zip(result["ids"], metadatas, strict=True)
+            if meta is not None
+        }
 
     def delete(self, ids: list[str]) -> None:
         """Delete the chunks with these ids (unknown ids are ignored)."""

@@ -76,7 +76,10 @@ def test_markup_in_paths_of_working_commands_prints_as_written(
     store = tmp_path / "[/bold]store[red]"
     res = run_cli(["ingest", str(corpus)], no_endpoint(tmp_path) | {"CLINSYNTH_STORE": str(store)})
     assert res.returncode == 0, res.stderr
-    assert f"into 'corpus' at {store} (" in res.stdout
+    assert res.stdout.startswith(
+        "ingested 1 documents (0 already stored as is, 0 changed, 0 duplicates skipped) → "
+        f"1 chunks written, 0 stale deleted, into 'corpus' at {store} ("
+    )
     out = tmp_path / "[/]run[bold"
     res = run_cli(generate_args(out, 1), cli_env(stub.base_url, demo_store_path))
     assert res.returncode == 0, res.stderr

@@ -135,7 +135,8 @@ def test_ingest_into_store_with_progress_and_dedup(tmp_path: Path) -> None:
     assert store.get(["x~2#0"])[0].metadata["doc_id"] == "x~2"
     assert store.query("insulin diabetes", k=1)[0].id == "z#0"
     again = ingest(path, store, chunk_size=200, chunk_overlap=20)
-    assert again.chunks == stats.chunks and store.count() == stats.chunks
+    assert (again.documents, again.unchanged, again.chunks) == (3, 3, 0)
+    assert store.count() == stats.chunks
 
 
 def test_error_path_does_not_exist(tmp_path: Path) -> None:
@@ -225,7 +226,19 @@ def test_reingest_of_edited_document_leaves_no_stale_chunks(tmp_path: Path) -> N
     assert store.ids() == ["a.txt#0", "b.txt#0"]
     assert store.get(["a.txt#0"])[0].text == "now a short text about aspirin"
     third = ingest(corpus, store, chunk_size=200, chunk_overlap=0)
-    assert (third.chunks, third.replaced, third.stale_chunks, store.count()) == (2, 0, 0, 2)
+    assert (third.unchanged, third.chunks, third.replaced, store.count()) == (2, 0, 0, 2)
+
+
+def test_new_chunking_or_a_partly_stored_document_is_rewritten(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": "word " * 300}])
+    store = _store(tmp_path)
+    assert ingest(path, store, chunk_size=500, chunk_overlap=0).chunks == 3
+    bigger = ingest(path, store, chunk_size=1000, chunk_overlap=0)
+    assert (bigger.unchanged, bigger.chunks, bigger.stale_chunks) == (0, 2, 1)
+    assert store.ids() == ["a#0", "a#1"]
+    store.delete(["a#1"])  # as if a crash had cut the write short
+    again = ingest(path, store, chunk_size=1000, chunk_overlap=0)
+    assert (again.unchanged, again.chunks, store.ids()) == (0, 2, ["a#0", "a#1"])
 
 
 def test_identical_documents_are_stored_once(tmp_path: Path) -> None:

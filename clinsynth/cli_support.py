@@ -76,7 +76,8 @@ def guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``fn``, turning expected failures into one-line errors (never a traceback).
 
     Unreadable files (OSError, text that is not UTF-8, invalid JSON, a damaged SQLite file)
-    are user errors too: the line names the file and what to do.
+    are user errors too: the line says what to do, and names the file where the error carries
+    it (the readers of run, corpus, config and table files raise errors that always do).
     """
     from pydantic import ValidationError
 

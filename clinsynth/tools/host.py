@@ -467,7 +467,7 @@ class ClinsynthToolkit:
         from clinsynth.graphs.factory import build_deps
         from clinsynth.llm import LLMError
         from clinsynth.memory.store import StoreError
-        from clinsynth.tools.io import RunFiles, read_records
+        from clinsynth.tools.io import RunFileError, RunFiles, read_records
 
         try:
             deps, meter = build_deps(
@@ -487,9 +487,9 @@ class ClinsynthToolkit:
                 (r.id, deps.recipe.text_for_similarity(r.item or {})) for r in earlier
             )
             summary = await BatchRunner(deps, out_dir, on_progress=report, meter=meter).run()
-        except (ConfigError, StoreError, LLMError, RunAborted) as exc:
+            result = summarize_run(out_dir, run)
+        except (ConfigError, StoreError, LLMError, RunAborted, RunFileError) as exc:
             raise ToolError(str(exc)) from exc
-        result = summarize_run(out_dir, run)
         return result.model_copy(
             update={
                 "stop_reason": summary.stop_reason,

@@ -241,3 +241,30 @@ def test_correct_labels_missing_label_and_empty_csv(tmp_path: Path) -> None:
     res = run_cli(args, no_endpoint(tmp_path))
     assert res.returncode == 2
     assert one_error(res) == f"error: {data} is empty (no header row, no data)"
+
+
+def test_generate_tool_on_a_corrupt_run_is_a_tool_error(
+    stub: StubServer, demo_store_path: Path, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from clinsynth.config import Settings
+    from clinsynth.tools.host import ClinsynthToolkit, GenerateArgs, ToolError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text('{"seed": ')
+    toolkit = ClinsynthToolkit(
+        Settings(
+            base_url=stub.base_url,
+            api_key="k",
+            model="stub-model",
+            store=demo_store_path,
+            embedder="hashing",
+        ),
+        data_dir=tmp_path,
+    )
+    with pytest.raises(ToolError) as err:
+        asyncio.run(toolkit.generate(GenerateArgs(n=1, out_dir=str(out))))
+    assert str(err.value).startswith(f"{out / 'run.json'} is corrupt (")
+    assert str(err.value).endswith(f"); run 'clinsynth repair {out}'")

@@ -84,19 +84,27 @@ def _repair_jsonl(path: Path) -> str | None:
     )
 
 
-def _repair_checkpoints(path: Path) -> str | None:
-    """Move an unreadable checkpoint database (and its WAL files) aside."""
+DATABASES = {
+    "checkpoints.sqlite": "items that were in flight restart from their first step",
+    "reasoning_cache.sqlite": "cached reasoning is asked for (and paid) again",
+}
+"""The run's SQLite files, and what moving one aside costs the next run."""
+
+
+def _repair_database(path: Path) -> str | None:
+    """Move an unreadable SQLite file (and its WAL files) aside."""
     if not path.is_file():
         return None
     try:
         conn = sqlite3.connect(str(path))
         try:
             result = conn.execute("PRAGMA quick_check").fetchone()
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:
             conn.close()
         if result and result[0] == "ok":
             return None
+    except sqlite3.OperationalError:
+        raise  # locked or an I/O error: not damage, leave the file alone
     except sqlite3.DatabaseError:
         pass
     target = _aside(path)
@@ -104,10 +112,8 @@ def _repair_checkpoints(path: Path) -> str | None:
         extra = path.with_name(path.name + suffix)
         if extra.exists():
             os.replace(extra, target.with_name(target.name + suffix))
-    return (
-        f"{path.name}: unreadable, moved to {target.name}; items that were in flight "
-        "restart from their first step on the next run"
-    )
+    cost = DATABASES[path.name]
+    return f"{path.name}: unreadable, moved to {target.name}; {cost} on the next run"
 
 
 def _readable(path: Path) -> dict[str, Any] | None:
@@ -158,8 +164,7 @@ def repair_run(run_dir: Path) -> list[str]:
     if not run_dir.is_dir() or not any(p.exists() for p in known):
         raise UserError(f"{run_dir} is not a run directory (no run files in it)")
     done = [line for name in JSONL_NAMES if (line := _repair_jsonl(run_dir / name))]
-    if line := _repair_checkpoints(files.checkpoints):
-        done.append(line)
+    done += [line for name in DATABASES if (line := _repair_database(run_dir / name))]
     manifest = _readable(files.manifest)
     fingerprint = _readable(files.run_config)
     if files.run_config.exists() and fingerprint is None:

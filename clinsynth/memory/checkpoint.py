@@ -117,6 +117,8 @@ async def open_checkpointer(
             saver = InlineSqliteSaver(conn, commit_interval_s=commit_interval_s)
             saver.setup()
         except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, I/O: not damage
+                raise
             raise RunFileError(
                 f"{path} is not a readable checkpoint database ({exc}); {recovery_hint(path)}"
             ) from exc

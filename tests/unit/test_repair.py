@@ -72,3 +72,26 @@ def test_not_a_run_directory(tmp_path: Path) -> None:
         repair_run(tmp_path)
     with pytest.raises(UserError, match="is not a run directory"):
         repair_run(tmp_path / "missing")
+
+
+def test_damaged_cache_database_is_named_and_moved_aside(tmp_path: Path) -> None:
+    from clinsynth.memory.cache import ReasoningCache
+    from clinsynth.tools.io import RunFileError
+
+    run = _run_dir(tmp_path)
+    (run / "manifest.json").write_text("{}")
+    cache = run / "reasoning_cache.sqlite"
+    cache.write_bytes(b"not sqlite at all " * 300)
+    with pytest.raises(RunFileError) as err:
+        ReasoningCache(cache)
+    assert str(err.value) == (
+        f"{cache} is not a readable cache database (file is not a database); "
+        f"run 'clinsynth repair {run}'"
+    )
+    assert repair_run(run) == [
+        "reasoning_cache.sqlite: unreadable, moved to reasoning_cache.sqlite.corrupt; cached "
+        "reasoning is asked for (and paid) again on the next run"
+    ]
+    with ReasoningCache(cache) as fresh:
+        assert len(fresh) == 0
+    assert repair_run(run) == []

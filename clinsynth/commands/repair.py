@@ -11,11 +11,14 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from clinsynth.cli_support import UserError, guard, out
+
+if TYPE_CHECKING:
+    from clinsynth.tools.io import RunFiles
 
 JSONL_NAMES = ("accepted.jsonl", "rejected.jsonl", "started.jsonl")
 
@@ -125,7 +128,7 @@ def _readable(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _rebuild_manifest(files: Any, fingerprint: dict[str, Any] | None) -> dict[str, Any]:
+def _rebuild_manifest(files: RunFiles, fingerprint: dict[str, Any] | None) -> dict[str, Any]:
     """A manifest from the (repaired) JSONL files and the run settings in ``run.json``."""
     from clinsynth.schemas import Usage
     from clinsynth.tools.io import iter_jsonl, read_records
@@ -158,8 +161,8 @@ def repair_run(run_dir: Path) -> list[str]:
     from clinsynth.tools.io import RunFiles, write_json_atomic
 
     files = RunFiles(run_dir)
-    known = [files.manifest, files.run_config, files.checkpoints] + [
-        run_dir / name for name in JSONL_NAMES
+    known = [files.manifest, files.run_config] + [
+        run_dir / name for name in (*JSONL_NAMES, *DATABASES)
     ]
     if not run_dir.is_dir() or not any(p.exists() for p in known):
         raise UserError(f"{run_dir} is not a run directory (no run files in it)")

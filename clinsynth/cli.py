@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -53,7 +54,9 @@ def ingest(
     chunk_size: Annotated[int, typer.Option(min=100, help="characters per chunk")] = 1200,
     chunk_overlap: Annotated[int, typer.Option(min=0, help="characters shared by chunks")] = 150,
     embedder: EmbedderOpt = None,
-    reset: Annotated[bool, typer.Option(help="empty the collection first")] = False,
+    reset: Annotated[
+        bool, typer.Option(help="empty the collection first (once the corpus parsed fully)")
+    ] = False,
 ) -> None:
     """Chunk, embed and store a corpus for retrieval."""
 
@@ -66,8 +69,6 @@ def ingest(
             raise UserError("--chunk-overlap must be smaller than --chunk-size")
         settings = settings_from_env(store, embedder)
         vs = VectorStore(settings.store, make_embedder(settings.embedder), collection=collection)
-        if reset:
-            vs.reset()
         with console.status("ingesting…") as status:
 
             def tick(n: int) -> None:
@@ -80,12 +81,16 @@ def ingest(
                 id_field=id_field,
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
+                reset=reset,
                 progress=tick,
             )
         out.print(
-            f"ingested {stats.documents} documents → {stats.chunks} chunks "
-            f"into '{collection}' at {settings.store} ({stats.seconds:.1f}s; "
-            f"collection now holds {vs.count()} chunks)"
+            f"ingested {stats.documents} documents ({stats.unchanged} already stored as is, "
+            f"{stats.replaced} changed, {stats.duplicates} duplicates skipped) → "
+            f"{stats.chunks} chunks written, {stats.stale_chunks} stale deleted, into "
+            f"'{collection}' at {settings.store} ({stats.seconds:.1f}s; collection now holds "
+            f"{vs.count()} chunks)",
+            markup=False,
         )
 
     guard(_do)
@@ -321,9 +326,10 @@ def _generate_locked(
         clear_run_dir(out_dir)
         deps.cache = ReasoningCache(cache_path)
     models = deps.llm.describe()
+    names = ", ".join(sorted(set(models.values())))
     console.print(
-        f"recipe [bold]{run.recipe}[/] · target {run.n} · concurrency {run.max_concurrency} · "
-        f"models {', '.join(sorted(set(models.values())))} · out {out_dir}",
+        f"recipe [bold]{escape(run.recipe)}[/] · target {run.n} · concurrency "
+        f"{run.max_concurrency} · models {escape(names)} · out {escape(str(out_dir))}",
         highlight=False,
     )
 

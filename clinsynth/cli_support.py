@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from clinsynth.config import ConfigError, Settings, one_line
 
@@ -20,8 +23,11 @@ EmbedderOpt = Annotated[
 ]
 """Options every command that opens the vector store shares (same flag, same help)."""
 
+_SQLITE_HINT = "if a run's database is damaged, run 'clinsynth repair RUN'"
+
 console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, markup=False)
+"""Results on stdout: never markup, as they quote paths and user input verbatim."""
 
 
 class UserError(Exception):
@@ -29,9 +35,16 @@ class UserError(Exception):
 
 
 def fail(message: str, code: int) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code``."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` on stderr as one line, ``message`` verbatim (never read as
+    markup: it may quote paths and user input), and exit with ``code``."""
+    line = " ".join(message.splitlines())
+    console.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False)
     raise typer.Exit(code)
+
+
+def _os_message(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc} (check the path and its permissions)"
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -39,8 +52,17 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from clinsynth.memory.embeddings import EmbeddingError
     from clinsynth.memory.ingest import IngestError
     from clinsynth.memory.store import StoreError
+    from clinsynth.tools.io import RunFileError
 
-    return (UserError, ConfigError, IngestError, StoreError, EmbeddingError, LLMConfigError)
+    return (
+        UserError,
+        ConfigError,
+        IngestError,
+        StoreError,
+        EmbeddingError,
+        LLMConfigError,
+        RunFileError,
+    )
 
 
 def _run_errors() -> tuple[type[BaseException], ...]:
@@ -51,7 +73,12 @@ def _run_errors() -> tuple[type[BaseException], ...]:
 
 
 def guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn``, turning expected failures into one-line errors (never a traceback)."""
+    """Call ``fn``, turning expected failures into one-line errors (never a traceback).
+
+    Unreadable files (OSError, text that is not UTF-8, invalid JSON, a damaged SQLite file)
+    are user errors too: the line says what to do, and names the file where the error carries
+    it (the readers of run, corpus, config and table files raise errors that always do).
+    """
     from pydantic import ValidationError
 
     try:
@@ -62,6 +89,14 @@ def guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         fail(str(exc), 2)
     except _run_errors() as exc:
         fail(f"{exc} (rerun the same command to resume)", 1)
+    except UnicodeDecodeError as exc:
+        fail(f"a file is not UTF-8 text ({exc.reason}); save it as UTF-8", 2)
+    except json.JSONDecodeError as exc:
+        fail(f"invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})", 2)
+    except sqlite3.Error as exc:
+        fail(f"SQLite error ({exc}); {_SQLITE_HINT}", 2)
+    except OSError as exc:
+        fail(_os_message(exc), 2)
     except KeyboardInterrupt:
         fail("interrupted; rerun the same command to resume", 130)
 

@@ -234,13 +234,20 @@ def load_config_file(path: Path) -> FileConfig:
         raise ConfigError(f"config file not found: {path}")
     try:
         if path.suffix == ".toml":
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         elif path.suffix == ".json":
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         else:
             raise ConfigError(f"config file must be .toml or .json, got {path.name}")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from exc
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot parse {path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
     try:
         cfg = FileConfig.model_validate(data)
         RunConfig.model_validate(cfg.run)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from clinsynth import aio
 from clinsynth.cli_support import EmbedderOpt, StoreOpt, console, guard, settings_from_env
@@ -76,13 +77,13 @@ async def _session(toolkit: Any, llm: Any, thread: str) -> None:
         earlier = len(values.get("messages") or [])
         if earlier:
             console.print(
-                f"thread [bold]{thread}[/]: resuming ({earlier} messages; topic "
-                f"{values.get('topic') or '-'}, last measured difficulty "
+                f"thread [bold]{escape(thread)}[/]: resuming ({earlier} messages; topic "
+                f"{escape(str(values.get('topic') or '-'))}, last measured difficulty "
                 f"{_fmt(values.get('last_difficulty'))}) · exit to leave",
                 highlight=False,
             )
         else:
-            console.print(f"thread [bold]{thread}[/]: new conversation · exit to leave")
+            console.print(f"thread [bold]{escape(thread)}[/]: new conversation · exit to leave")
         while True:
             line = await asyncio.to_thread(_read, "you> ")
             if line is None or line.strip().lower() in EXIT_WORDS:
@@ -181,10 +182,12 @@ async def _turn(app: Any, text: str, config: Any) -> None:
                 bar.stop()
                 for message in (chunk["tools"] or {}).get("messages") or []:
                     if isinstance(message, ToolMessage):
-                        console.print(f"[dim]· {_tool_line(message)}[/]", highlight=False)
+                        console.print(f"[dim]· {escape(_tool_line(message))}[/]", highlight=False)
     except Exception as exc:  # the endpoint failed mid-turn: keep the conversation going
         bar.stop()
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        console.print(
+            f"[bold red]error:[/] {escape(f'{type(exc).__name__}: {exc}')}", highlight=False
+        )
         return
     finally:
         bar.stop()

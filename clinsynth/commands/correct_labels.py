@@ -29,28 +29,26 @@ if TYPE_CHECKING:
 
 
 def read_labelled_csv(path: Path, text_col: str, label_col: str) -> list[dict[str, str]]:
-    """Rows of a CSV that has ``text_col`` and ``label_col``; one-line errors otherwise."""
+    """Rows of a CSV that has ``text_col`` and ``label_col``; one-line errors otherwise (a
+    blank/NaN/None label is an error naming its line, never a class of its own)."""
+    from clinsynth.tools.tables import TableError, check_label, read_csv
+
     if not path.is_file():
         raise UserError(f"file not found: {path}")
-    csv.field_size_limit(2**31 - 1)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns = list(reader.fieldnames or [])
-            missing = [c for c in (text_col, label_col) if c not in columns]
-            if missing:
-                raise UserError(
-                    f"{path}: column {missing[0]!r} not found; columns: {', '.join(columns)}"
-                )
-            rows = [dict(row) for row in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"{path}: cannot read as CSV ({exc})") from exc
-    empty = [i for i, row in enumerate(rows) if not (row[text_col] or "").strip()]
-    if empty:
-        raise UserError(f"{path}: row {empty[0] + 1} has an empty {text_col!r}")
-    unlabelled = [i for i, row in enumerate(rows) if not (row[label_col] or "").strip()]
-    if unlabelled:
-        raise UserError(f"{path}: row {unlabelled[0] + 1} has an empty {label_col!r}")
+        columns, numbered = read_csv(path)
+        missing = [c for c in (text_col, label_col) if c not in columns]
+        if missing:
+            raise UserError(
+                f"{path}: column {missing[0]!r} not found; columns: {', '.join(columns)}"
+            )
+        for line, row in numbered:
+            if not row[text_col].strip():
+                raise UserError(f"{path}:{line}: empty {text_col!r}")
+            row[label_col] = check_label(row[label_col], f"{path}:{line}", label_col)
+    except TableError as exc:
+        raise UserError(str(exc)) from exc
+    rows = [row for _, row in numbered]
     if len(rows) < 4:
         raise UserError(f"{path}: {len(rows)} rows; need enough labelled rows to cross-validate")
     return rows

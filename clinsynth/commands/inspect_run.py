@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,13 +23,13 @@ def inspect_command(
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """The numbers ``inspect`` shows, as a dict."""
-    from clinsynth.tools.io import RunFiles, iter_jsonl, read_run
+    from clinsynth.tools.io import RunFiles, iter_jsonl, read_json, read_run
     from clinsynth.tools.runlock import lock_holder
 
     files = RunFiles(run_dir)
     if not files.manifest.exists():
         raise UserError(f"{run_dir} is not a run directory (no manifest.json)")
-    manifest = json.loads(files.manifest.read_text())
+    manifest = read_json(files.manifest)
     records = read_run(files)
     accepted, rejected, surplus = records
     started = [row["id"] for row in iter_jsonl(files.started)]

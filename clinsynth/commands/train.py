@@ -78,6 +78,7 @@ def load_qa_examples(path: Path) -> list[Any]:
     """Extractive-QA examples from a SQuAD JSON file, or from a ``qa`` run directory / JSONL
     of accepted items (question, context, answer, answerable, answer_start)."""
     from clinsynth.tools.finetune import QAExample, load_squad_json
+    from clinsynth.tools.io import numbered_jsonl
 
     if path.suffix == ".json":
         return load_squad_json(path)
@@ -85,10 +86,7 @@ def load_qa_examples(path: Path) -> list[Any]:
     if not rows_path.is_file():
         raise UserError(f"data file not found: {rows_path}")
     examples = []
-    for i, line in enumerate(rows_path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for i, row in numbered_jsonl(rows_path, whole_last_line=True):
         item = row.get("item") if isinstance(row.get("item"), dict) else row
         if row.get("status", "accepted") != "accepted" or not item:
             continue
@@ -326,7 +324,10 @@ def _train_qa(kw: dict[str, Any]) -> None:
     from clinsynth.tools.finetune import FinetuneError, QAConfig
 
     def load(paths: list[Path]) -> list[Any]:
-        return [ex for p in paths for ex in load_qa_examples(p)]
+        try:
+            return [ex for p in paths for ex in load_qa_examples(p)]
+        except FinetuneError as exc:  # a SQuAD file that is not SQuAD JSON
+            raise UserError(str(exc)) from exc
 
     evals, real, synth = load(kw["eval_data"]), load(kw["real"]), load(kw["synthetic"])
     available = {"real": real, "synthetic": synth, "hybrid": real + synth if real and synth else []}

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from clinsynth.tools.io import iter_jsonl, read_json
+
 FIRST_SCORES = ("lexical_overlap", "difficulty")
 """Critic scores drawn first (the QA recipe's overlap and difficulty); others follow."""
 
@@ -49,41 +51,25 @@ class RunSummary(BaseModel):
     label_changes: dict[str, int] = Field(default_factory=dict, description="method → count")
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{path}:{n} is not JSON ({exc.msg})") from exc
-    return out
-
-
 def summarize(run_dir: Path) -> RunSummary:
-    """Read a run directory into a :class:`RunSummary`."""
+    """Read a run directory into a :class:`RunSummary`; a corrupt run file raises
+    :class:`~clinsynth.tools.io.RunFileError` naming it and ``clinsynth repair``."""
     manifest_path = run_dir / "manifest.json"
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir} does not exist or is not a directory")
     if not manifest_path.is_file():
         raise ReportError(f"{run_dir} is not a run directory (no manifest.json)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{manifest_path} is not JSON ({exc.msg})") from exc
+    manifest = read_json(manifest_path)
     recipe = manifest.get("recipe")
     if isinstance(recipe, dict):
         recipe = recipe.get("name")
-    accepted = _rows(run_dir / "accepted.jsonl")
+    accepted = list(iter_jsonl(run_dir / "accepted.jsonl"))
     rejected: list[dict[str, Any]] = []
-    surplus = _rows(run_dir / "surplus.jsonl")
-    for rec in _rows(run_dir / "rejected.jsonl"):  # older runs logged surplus items there
+    surplus = list(iter_jsonl(run_dir / "surplus.jsonl"))
+    for rec in iter_jsonl(run_dir / "rejected.jsonl"):  # older runs logged surplus items there
         first = (rec.get("reasons") or [""])[0]
         (surplus if str(first).startswith("surplus:") else rejected).append(rec)
-    started = {row.get("id") for row in _rows(run_dir / "started.jsonl")}
+    started = {row.get("id") for row in iter_jsonl(run_dir / "started.jsonl")}
     finished = {r.get("id") for r in accepted + rejected + surplus}
     reasons: Counter[str] = Counter()
     for rec in rejected:

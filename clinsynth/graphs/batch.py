@@ -45,7 +45,13 @@ from clinsynth.schemas import (
     Task,
     Usage,
 )
-from clinsynth.tools.io import JsonlLog, RunFiles, iter_jsonl, read_records, write_json_atomic
+from clinsynth.tools.io import (
+    JsonlLog,
+    RunFiles,
+    iter_jsonl,
+    read_records,
+    write_json_atomic,
+)
 from clinsynth.tools.limits import call_rank
 from clinsynth.tools.rundir import check_same_run
 from clinsynth.tools.runlock import RunLock
@@ -642,6 +648,7 @@ class BatchRunner:
                 "prompt_version": self.deps.recipe.prompt_version,
             },
             "models": self.deps.llm.describe(),
+            "endpoints": {role: m.endpoint for role, m in self.deps.llm.models.items()},
             "versions": package_versions(),
             "counts": {
                 "accepted": p.accepted,

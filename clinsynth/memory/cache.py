@@ -18,18 +18,29 @@ def cache_key(*parts: object) -> str:
 
 
 class ReasoningCache:
-    """A JSON-object cache in one SQLite file (WAL mode), safe to share between threads."""
+    """A JSON-object cache in one SQLite file (WAL mode), safe to share between threads; a
+    damaged file raises :class:`~clinsynth.tools.io.RunFileError` naming it."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
-        with self._lock, self._db:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
+        try:
+            with self._lock, self._db:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                )
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.OperationalError):  # locked, I/O: not damage
+                raise
+            from clinsynth.tools.io import RunFileError, recovery_hint
+
+            raise RunFileError(
+                f"{self.path} is not a readable cache database ({exc}); {recovery_hint(self.path)}"
+            ) from exc
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The value stored under ``key``, or None."""

@@ -18,6 +18,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from clinsynth.tools.io import RunFileError, recovery_hint
+
 
 class InlineSqliteSaver(SqliteSaver):
     """LangGraph's SQLite checkpointer with its async methods run inline on the event loop.
@@ -99,7 +101,8 @@ class InlineSqliteSaver(SqliteSaver):
 async def open_checkpointer(
     path: Path, *, commit_interval_s: float = 0.0
 ) -> AsyncIterator[InlineSqliteSaver]:
-    """A SQLite checkpointer at ``path`` for async graphs.
+    """A SQLite checkpointer at ``path`` for async graphs; :class:`RunFileError` if the file
+    is not a readable SQLite database.
 
     WAL with ``synchronous=NORMAL``: a commit reaches the OS at once (so it survives the
     process being killed) without an fsync per graph step, which cost ~14 ms each here.
@@ -108,10 +111,17 @@ async def open_checkpointer(
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        saver = InlineSqliteSaver(conn, commit_interval_s=commit_interval_s)
-        saver.setup()
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            saver = InlineSqliteSaver(conn, commit_interval_s=commit_interval_s)
+            saver.setup()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, I/O: not damage
+                raise
+            raise RunFileError(
+                f"{path} is not a readable checkpoint database ({exc}); {recovery_hint(path)}"
+            ) from exc
         try:
             yield saver
         finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -12,7 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from clinsynth.memory.dedup import Dedup, digest
 from clinsynth.memory.store import VectorStore
+from clinsynth.memory.stored_docs import StoredDocs
 from clinsynth.schemas import SourceChunk
 
 TABLE_SUFFIXES = (".jsonl", ".csv")
@@ -29,7 +30,7 @@ TEXT_FIELDS = (
     "criteria",
 )
 ID_FIELDS = ("id", "doc_id", "document_id", "encounter_id", "nctid")
-RESERVED_METADATA = ("source", "doc_id")
+RESERVED_METADATA = ("source", "doc_id", "doc_hash", "chunking")
 SKIPPED_STEMS = frozenset(
     {"readme", "provenance", "license", "notice", "changelog", "contributing"}
 )
@@ -80,18 +81,23 @@ class IngestStats(BaseModel):
     """What one :func:`ingest` call did."""
 
     documents: int = 0
+    """Documents of the corpus the collection now holds."""
+    unchanged: int = 0
+    """Of those, documents already stored with the same text and chunking (not rewritten)."""
     chunks: int = 0
+    """Chunks written."""
     skipped_empty: int = 0
     duplicates: int = 0
+    """Documents left out because the same text was already read or stored (any id)."""
+    replaced: int = 0
+    """Stored documents whose text changed: their chunks were rewritten."""
+    stale_chunks: int = 0
+    """Chunks of re-ingested documents that the new text no longer has, deleted."""
     collection: str
     path: str
     """The corpus that was read."""
     store_path: str
     seconds: float = 0.0
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _as_text(value: Any) -> str:
@@ -144,7 +150,7 @@ class _Table:
     def document(self, record: dict[str, Any]) -> Document:
         text = _as_text(record.get(self.text_key))
         raw_id = record.get(self.id_key) if self.id_key else None
-        doc_id = str(raw_id) if raw_id not in (None, "") else f"doc-{_digest(text)}"
+        doc_id = str(raw_id) if raw_id not in (None, "") else f"doc-{digest(text)}"
         metadata: dict[str, Any] = {}
         for key, value in record.items():
             if key == self.text_key or value is None or value == "":
@@ -246,7 +252,17 @@ def load_documents(
             else:
                 yield from _read_text(source, source.relative_to(root).as_posix())
         except UnicodeDecodeError as exc:
-            raise MalformedFileError(f"{source}: not UTF-8 text ({exc.reason})") from exc
+            raise MalformedFileError(
+                f"{source}: not UTF-8 text ({exc.reason}); save it as UTF-8"
+            ) from exc
+
+
+def _check_chunking(chunk_size: int, chunk_overlap: int) -> None:
+    if chunk_size < 1 or chunk_overlap < 0 or chunk_overlap >= chunk_size:
+        raise InvalidChunkingError(
+            f"need chunk_size >= 1 and 0 <= chunk_overlap < chunk_size, "
+            f"got chunk_size={chunk_size}, chunk_overlap={chunk_overlap}"
+        )
 
 
 def chunk_documents(
@@ -256,11 +272,7 @@ def chunk_documents(
 
     Chunk metadata is the document's plus ``chunk_index``, ``n_chunks`` and ``start_char``.
     """
-    if chunk_size < 1 or chunk_overlap < 0 or chunk_overlap >= chunk_size:
-        raise InvalidChunkingError(
-            f"need chunk_size >= 1 and 0 <= chunk_overlap < chunk_size, "
-            f"got chunk_size={chunk_size}, chunk_overlap={chunk_overlap}"
-        )
+    _check_chunking(chunk_size, chunk_overlap)
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     splitter = RecursiveCharacterTextSplitter(
@@ -288,36 +300,45 @@ def _chunks(docs: Iterable[Document], splitter: Any) -> Iterator[SourceChunk]:
             )
 
 
-class _Dedup:
-    """Drops empty documents and exact repeats; renames an id reused for different text."""
+def _read_all(
+    path: Path, dedup: Dedup, text_field: str | None, id_field: str | None
+) -> list[Document]:
+    """Every document of the corpus, or the first error: nothing is written before this."""
+    try:
+        docs = list(dedup(load_documents(path, text_field=text_field, id_field=id_field)))
+    except IngestError as exc:
+        raise type(exc)(f"{exc} — nothing was stored") from exc
+    if not docs:
+        raise EmptyCorpusError(
+            f"corpus at {path} has no non-empty documents ({dedup.skipped_empty} empty "
+            "skipped) — nothing was stored"
+        )
+    return docs
 
-    def __init__(self) -> None:
-        self.seen: dict[str, str] = {}
-        self.documents = 0
-        self.skipped_empty = 0
-        self.duplicates = 0
 
-    def __call__(self, docs: Iterable[Document]) -> Iterator[Document]:
-        for doc in docs:
-            if not doc.text.strip():
-                self.skipped_empty += 1
-                continue
-            digest = _digest(doc.text)
-            previous = self.seen.get(doc.id)
-            if previous == digest:
-                self.duplicates += 1
-                continue
-            if previous is not None:
-                n = 2
-                while f"{doc.id}~{n}" in self.seen:
-                    n += 1
-                new_id = f"{doc.id}~{n}"
-                doc = Document(
-                    id=new_id, text=doc.text, metadata={**doc.metadata, "doc_id": new_id}
-                )
-            self.seen[doc.id] = digest
-            self.documents += 1
-            yield doc
+def _write(
+    store: VectorStore,
+    chunks: Iterable[SourceChunk],
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+) -> set[str]:
+    """Upsert ``chunks`` in batches; the ids written."""
+    written: set[str] = set()
+    batch: list[SourceChunk] = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) >= batch_size:
+            written.update(c.id for c in batch)
+            store.add(batch, batch_size=batch_size)
+            if progress is not None:
+                progress(len(written))
+            batch = []
+    if batch:
+        written.update(c.id for c in batch)
+        store.add(batch, batch_size=batch_size)
+        if progress is not None:
+            progress(len(written))
+    return written
 
 
 def ingest(
@@ -329,38 +350,45 @@ def ingest(
     chunk_size: int = 1200,
     chunk_overlap: int = 150,
     batch_size: int = 256,
+    reset: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> IngestStats:
     """Load, chunk and upsert a corpus into ``store``.
 
-    ``progress`` is called after each batch with the number of chunks stored so far.
-    Re-ingesting the same corpus rewrites the same chunk ids, so it is idempotent.
+    The whole corpus is parsed before anything is written, so a broken file stores nothing
+    (and ``reset`` empties the collection only then). A document stored whole with the same
+    text and chunking is left as is; one whose text or chunking changed is rewritten and its
+    chunks the new version lacks are deleted (no stale chunks); a text already stored under
+    another id is left out, so identical documents are stored once.
+    ``progress`` is called after each batch with the number of chunks written so far.
     """
     started = time.perf_counter()
-    dedup = _Dedup()
-    docs = dedup(load_documents(path, text_field=text_field, id_field=id_field))
-    chunks = 0
-    batch: list[SourceChunk] = []
-    for chunk in chunk_documents(docs, chunk_size=chunk_size, chunk_overlap=chunk_overlap):
-        batch.append(chunk)
-        if len(batch) >= batch_size:
-            chunks += store.add(batch, batch_size=batch_size)
-            if progress is not None:
-                progress(chunks)
-            batch = []
-    if batch:
-        chunks += store.add(batch, batch_size=batch_size)
-        if progress is not None:
-            progress(chunks)
-    if dedup.documents == 0:
-        raise EmptyCorpusError(
-            f"corpus at {path} has no non-empty documents ({dedup.skipped_empty} empty skipped)"
-        )
+    dedup = Dedup()
+    docs = _read_all(path, dedup, text_field, id_field)
+    _check_chunking(chunk_size, chunk_overlap)
+    if reset:
+        store.reset()
+    stored = StoredDocs(None if reset else store)
+    chunking = f"{chunk_size}/{chunk_overlap}"
+    elsewhere = stored.owners(exclude={doc.id for doc in docs})
+    kept = [doc for doc in docs if doc.metadata["doc_hash"] not in elsewhere]
+    todo = [
+        Document(id=d.id, text=d.text, metadata={**d.metadata, "chunking": chunking})
+        for d in kept
+        if not stored.current(d.id, d.metadata["doc_hash"], chunking)
+    ]
+    chunks = chunk_documents(todo, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    written = _write(store, chunks, batch_size, progress)
+    stale = [c for doc in todo for c in stored.stale(doc.id, written)]
+    store.delete(stale)
     return IngestStats(
-        documents=dedup.documents,
-        chunks=chunks,
+        documents=len(kept),
+        unchanged=len(kept) - len(todo),
+        chunks=len(written),
         skipped_empty=dedup.skipped_empty,
-        duplicates=dedup.duplicates,
+        duplicates=dedup.duplicates + len(docs) - len(kept),
+        replaced=sum(stored.digest(d.id) not in (None, d.metadata["doc_hash"]) for d in todo),
+        stale_chunks=len(stale),
         collection=store.collection_name,
         path=str(path),
         store_path=str(store.path),

@@ -236,6 +236,23 @@ class VectorStore:
             self._read_ahead = ahead
         return chunk
 
+    def chunk_metadata(self, keys: tuple[str, ...]) -> dict[str, dict[str, MetadataValue]]:
+        """Chunk id → the ``keys`` of its metadata that it has, for every stored chunk."""
+        result = self._collection.get(include=["metadatas"])
+        metadatas = result["metadatas"] or [{} for _ in result["ids"]]
+        return {
+            chunk_id: {k: meta[k] for k in keys if k in meta}  # type: ignore[misc]
+            for chunk_id, meta in zip(result["ids"], metadatas, strict=True)
+            if meta is not None
+        }
+
+    def delete(self, ids: list[str]) -> None:
+        """Delete the chunks with these ids (unknown ids are ignored)."""
+        batch_size = self._client.get_max_batch_size()
+        for start in range(0, len(ids), batch_size):
+            self._collection.delete(ids=ids[start : start + batch_size])
+        self._ids_cache.clear()
+
     def reset(self) -> None:
         """Drop the collection and start an empty one of the same name."""
         self._client.delete_collection(self.collection_name)

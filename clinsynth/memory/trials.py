@@ -11,10 +11,8 @@ records alike.
 from __future__ import annotations
 
 import ast
-import csv
 import json
 import re
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from clinsynth.memory.store import VectorStore
 from clinsynth.schemas import SourceChunk
+from clinsynth.tools.tables import TableError, check_label, read_csv
 
 TrialLabel = Literal["success", "failure"]
 LABELS: tuple[TrialLabel, TrialLabel] = ("success", "failure")
@@ -224,9 +223,10 @@ def _py_list(value: str) -> list[str]:
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
-    csv.field_size_limit(sys.maxsize)
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    try:
+        return [row for _, row in read_csv(path)[1]]
+    except TableError as exc:
+        raise TrialError(str(exc)) from exc
 
 
 def _hint_record(row: Mapping[str, str]) -> TrialRecord:
@@ -306,11 +306,12 @@ def ctgov_record(study: Mapping[str, Any], label: TrialLabel | None = None) -> T
 
 
 def _ctgov_studies(path: Path) -> list[Mapping[str, Any]]:
-    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        return _jsonl_rows(path)
     try:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        data = json.loads(text)
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise TrialError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise TrialError(f"{path}: not valid JSON ({exc})") from exc
     if isinstance(data, dict) and "studies" in data:
@@ -494,6 +495,30 @@ def _is_trial(row: Mapping[str, Any]) -> bool:
     return "interventions" in row and "eligibility_criteria" in row
 
 
+def _jsonl_rows(path: Path) -> list[Any]:
+    """The rows of a JSONL file; :class:`TrialError` naming the file (and line) otherwise."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise TrialError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise TrialError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+    return rows
+
+
+def _label(value: Any, where: str, column: str) -> str:
+    """A label cell as a label; a blank/NaN/None cell is a :class:`TrialError` naming ``where``."""
+    try:
+        return check_label(value, where, column)
+    except TableError as exc:
+        raise TrialError(str(exc)) from exc
+
+
 def _row_example(
     row: Mapping[str, Any],
     fallback_id: str,
@@ -510,13 +535,14 @@ def _row_example(
         if rec.label is None:
             return None
         return Example(id=rec.id, text=trial_text(rec, fields), label=rec.label)
-    if text_field not in row or row.get(label_field) in (None, ""):
+    if text_field not in row or label_field not in row:
         raise TrialError(
             f"row {fallback_id} has no '{text_field}' text or '{label_field}' label "
             "(set --text-field / --label-field)"
         )
+    label = _label(row[label_field], f"row {fallback_id}", label_field)
     ident = str(row.get("id") or row.get("nctid") or fallback_id)
-    return Example(id=ident, text=str(row[text_field]), label=str(row[label_field]))
+    return Example(id=ident, text=str(row[text_field]), label=label)
 
 
 def load_examples(
@@ -536,7 +562,7 @@ def load_examples(
         raise TrialError(f"data file not found: {path}")
     fields = list(fields) if fields is not None else None
     if path.suffix == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = _jsonl_rows(path)
         if rows and "protocolSection" in rows[0]:
             recs = load_trials(path)
             return [
@@ -548,17 +574,18 @@ def load_examples(
         )
         return [ex for ex in found if ex is not None]
     if path.suffix == ".csv":
-        rows_csv = _read_csv(path)
-        header = set(rows_csv[0]) if rows_csv else set()
+        try:
+            header, numbered = read_csv(path)
+        except TableError as exc:
+            raise TrialError(str(exc)) from exc
         if text_field in header and label_field in header and "nctid" not in header:
             return [
                 Example(
-                    id=str(r.get("id") or f"{path.name}:{i}"),
+                    id=str(r.get("id") or f"{path.name}:{line}"),
                     text=r[text_field],
-                    label=r[label_field],
+                    label=_label(r[label_field], f"{path}:{line}", label_field),
                 )
-                for i, r in enumerate(rows_csv, start=1)
-                if r[label_field].strip()
+                for line, r in numbered
             ]
     recs = load_trials(path)
     return [Example(id=r.id, text=trial_text(r, fields), label=r.label) for r in recs if r.label]

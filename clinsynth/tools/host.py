@@ -267,12 +267,12 @@ def _slug(text: str, limit: int = 40) -> str:
 
 def summarize_run(run_dir: Path, run: RunConfig | None = None) -> GenerateResult:
     """Read a run directory back into a :class:`GenerateResult`."""
-    from clinsynth.tools.io import RunFiles, read_run
+    from clinsynth.tools.io import RunFiles, read_json, read_run
 
     files = RunFiles(run_dir)
     records = read_run(files)
     accepted, rejected, surplus = records
-    manifest = json.loads(files.manifest.read_text()) if files.manifest.exists() else {}
+    manifest = read_json(files.manifest) if files.manifest.exists() else {}
     run = run or RunConfig.model_validate(manifest.get("run") or {})
     items = [_generated(r) for r in accepted]
     return GenerateResult(
@@ -475,7 +475,7 @@ class ClinsynthToolkit:
         from clinsynth.graphs.factory import build_deps
         from clinsynth.llm import LLMError
         from clinsynth.memory.store import StoreError
-        from clinsynth.tools.io import RunFiles, read_records
+        from clinsynth.tools.io import RunFileError, RunFiles, read_records
 
         try:
             deps, meter = build_deps(
@@ -495,9 +495,9 @@ class ClinsynthToolkit:
                 (r.id, deps.recipe.text_for_similarity(r.item or {})) for r in earlier
             )
             summary = await BatchRunner(deps, out_dir, on_progress=report, meter=meter).run()
-        except (ConfigError, StoreError, LLMError, RunAborted) as exc:
+            result = summarize_run(out_dir, run)
+        except (ConfigError, StoreError, LLMError, RunAborted, RunFileError) as exc:
             raise ToolError(str(exc)) from exc
-        result = summarize_run(out_dir, run)
         return result.model_copy(
             update={
                 "stop_reason": summary.stop_reason,
@@ -639,26 +639,33 @@ def _is_number(value: Any) -> bool:
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     """JSONL rows of a file, or of ``accepted.jsonl`` in a run directory."""
-    from clinsynth.tools.io import iter_jsonl
+    from clinsynth.tools.io import RunFileError, iter_jsonl
 
     file = path / "accepted.jsonl" if path.is_dir() else path
     if not file.is_file():
         raise ToolError(f"data file not found: {file}")
     try:
-        return list(iter_jsonl(file))
-    except json.JSONDecodeError as exc:
-        raise ToolError(f"{file} is not JSONL: {exc}") from exc
+        return list(iter_jsonl(file, whole_last_line=not path.is_dir()))
+    except RunFileError as exc:
+        raise ToolError(str(exc)) from exc
 
 
 def _pairs(path: Path, text_field: str, label_field: str) -> list[tuple[str, str]]:
-    """(text, label) pairs from plain rows or from item records (fields looked up in ``item``)."""
+    """(text, label) pairs from plain rows or from item records (fields looked up in ``item``);
+    a blank/NaN/None label is an error naming the row."""
+    from clinsynth.tools.tables import TableError, check_label
+
     pairs = []
     for i, row in enumerate(_rows(path)):
         item = row.get("item")
         data: dict[str, Any] = item if isinstance(item, dict) else row
         if text_field not in data or label_field not in data:
             raise ToolError(f"{path} row {i} lacks '{text_field}' or '{label_field}'")
-        pairs.append((str(data[text_field]), str(data[label_field])))
+        try:
+            label = check_label(data[label_field], f"{path} row {i}", label_field)
+        except TableError as exc:
+            raise ToolError(str(exc)) from exc
+        pairs.append((str(data[text_field]), label))
     return pairs
 
 

@@ -14,9 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from clinsynth.config import one_line
 from clinsynth.schemas import ItemRecord
+
+
+class RunFileError(ValueError):
+    """A run file (or a JSONL data file) that cannot be read back; the message names the file,
+    the line where there is one, and how to recover."""
+
+
+def recovery_hint(path: Path) -> str:
+    """How to recover from a corrupt ``path``: ``clinsynth repair`` inside a run directory."""
+    run_dir = path.parent
+    if (run_dir / "run.json").exists() or (run_dir / "manifest.json").exists():
+        return f"run 'clinsynth repair {run_dir}'"
+    return "fix or remove it"
 
 
 class RunFiles:
@@ -48,20 +62,66 @@ def _repair_tail(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a JSONL file; a torn last line (no newline) is skipped."""
+def numbered_jsonl(
+    path: Path, *, whole_last_line: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of a JSONL file; a torn last line (no newline) of a run log is
+    skipped, unless ``whole_last_line`` (a data file whose writer left out the final newline).
+
+    A line that is not a JSON object raises :class:`RunFileError` naming file and line.
+    """
     if not path.exists():
         return
     with path.open("rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n") or not raw.strip():
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip() or not (whole_last_line or raw.endswith(b"\n")):
                 continue
-            yield json.loads(raw)
+            try:
+                row = json.loads(raw)
+            except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for bad bytes
+                raise RunFileError(
+                    f"{path}:{number}: corrupt line ({exc}); {recovery_hint(path)}"
+                ) from exc
+            if not isinstance(row, dict):
+                raise RunFileError(
+                    f"{path}:{number}: expected a JSON object, got {type(row).__name__}; "
+                    f"{recovery_hint(path)}"
+                )
+            yield number, row
+
+
+def iter_jsonl(path: Path, *, whole_last_line: bool = False) -> Iterator[dict[str, Any]]:
+    """Rows of a JSONL file (see :func:`numbered_jsonl`)."""
+    for _, row in numbered_jsonl(path, whole_last_line=whole_last_line):
+        yield row
 
 
 def read_records(path: Path) -> list[ItemRecord]:
     """The item records of ``accepted.jsonl``, ``rejected.jsonl`` or ``surplus.jsonl``."""
-    return [ItemRecord.model_validate(row) for row in iter_jsonl(path)]
+    records = []
+    for number, row in numbered_jsonl(path):
+        try:
+            records.append(ItemRecord.model_validate(row))
+        except ValidationError as exc:
+            raise RunFileError(
+                f"{path}:{number}: not an item record ({one_line(exc)}); {recovery_hint(path)}"
+            ) from exc
+    return records
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (``manifest.json``, ``run.json``); :class:`RunFileError`
+    naming the file and the recovery when it is unreadable or not an object."""
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError as exc:
+        raise RunFileError(f"{path} is corrupt ({exc}); {recovery_hint(path)}") from exc
+    if not isinstance(data, dict):
+        raise RunFileError(
+            f"{path} is corrupt (a JSON {type(data).__name__}, not an object); "
+            f"{recovery_hint(path)}"
+        )
+    return data
 
 
 class RunRecords(NamedTuple):
@@ -142,12 +202,18 @@ class JsonlLog:
         os.close(self._fd)
 
 
-def write_json_atomic(path: Path, data: Any, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` as JSON, never leaving a partial file."""
+def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data``, never leaving a partial file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+    with tmp.open("wb") as fh:
+        fh.write(data)
         fh.flush()
         if durable:
             os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: Any, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` as JSON, never leaving a partial file."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    write_bytes_atomic(path, text.encode(), durable=durable)

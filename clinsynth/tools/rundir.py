@@ -8,12 +8,11 @@ run). A ``run.json`` written before models were remembered resumes and gains the
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from clinsynth.config import ConfigError, RunConfig
-from clinsynth.tools.io import RunFiles, iter_jsonl, write_json_atomic
+from clinsynth.tools.io import RunFiles, iter_jsonl, read_json, write_json_atomic
 from clinsynth.tools.runlock import LOCK_NAME
 
 MEMORY_KEYS = ("n", "models", "endpoints")
@@ -40,7 +39,7 @@ RUN_ENTRIES = frozenset(
     }
 )
 """Everything clinsynth writes into a run directory (``generate``, ``report``, ``analyze``,
-``correct-labels``); anything else is the user's."""
+``correct-labels``; ``repair`` adds ``<name>.corrupt[.N]`` copies); anything else is the user's."""
 
 
 def _models_text(models: dict[str, str]) -> str:
@@ -59,7 +58,7 @@ def check_same_run(
     fingerprint = run.fingerprint()
     resumed = files.run_config.exists()
     if resumed:
-        previous = json.loads(files.run_config.read_text())
+        previous = read_json(files.run_config)
         keys = set(fingerprint) | (set(previous) - set(MEMORY_KEYS))
         changed = sorted(k for k in keys if previous.get(k) != fingerprint.get(k))
         if changed:
@@ -98,7 +97,7 @@ def check_overwritable(path: Path) -> None:
     entries = sorted(p.name for p in path.iterdir())
     if not entries or entries == [LOCK_NAME]:
         return
-    foreign = [name for name in entries if name not in RUN_ENTRIES]
+    foreign = [name for name in entries if name.split(".corrupt", 1)[0] not in RUN_ENTRIES]
     if not is_run_dir(path) or foreign:
         shown = ", ".join(foreign[:3]) + (" …" if len(foreign) > 3 else "")
         what = (

@@ -61,3 +61,22 @@ def test_default_commits_every_write(tmp_path: Path) -> None:
             return committed_threads(path)
 
     assert asyncio.run(run()) == 1
+
+
+def test_garbage_database_is_a_run_file_error_naming_repair(tmp_path: Path) -> None:
+    import pytest
+
+    from clinsynth.tools.io import RunFileError
+
+    (tmp_path / "run.json").write_text("{}")
+    path = tmp_path / "checkpoints.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+
+    async def open_it() -> None:
+        async with open_checkpointer(path):
+            pass
+
+    with pytest.raises(RunFileError) as err:
+        asyncio.run(open_it())
+    assert str(err.value).startswith(f"{path} is not a readable checkpoint database (")
+    assert str(err.value).endswith(f"run 'clinsynth repair {tmp_path}'")

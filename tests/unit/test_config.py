@@ -71,3 +71,13 @@ def test_bad_config_files(tmp_path: Path, content: str, suffix: str, message: st
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config_file(tmp_path / "nope.toml")
+
+
+def test_latin1_config_file_says_save_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_bytes('[run]\ntopic = "café"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_config_file(path)
+    assert str(err.value) == (
+        f"{path}:2: not UTF-8 text (invalid continuation byte); save it as UTF-8"
+    )

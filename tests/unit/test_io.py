@@ -67,3 +67,41 @@ def test_fsync_is_grouped_and_done_on_close(tmp_path: Path, monkeypatch: Any) ->
     every.close()  # nothing new since the last row's sync: no extra fsync
     assert len(synced) == 4
     assert [row["id"] for row in iter_jsonl(tmp_path / "g.jsonl")] == ["0", "1", "2", "3", "4"]
+
+
+def test_torn_line_mid_file_names_file_line_and_repair(tmp_path: Path) -> None:
+    import pytest
+
+    from clinsynth.tools.io import RunFileError, read_records
+
+    (tmp_path / "run.json").write_text("{}")
+    path = tmp_path / "started.jsonl"
+    path.write_bytes(b'{"id": "a"}\n{"id": "b", "ta\n{"id": "c"}\n')
+    with pytest.raises(RunFileError) as err:
+        list(iter_jsonl(path))
+    assert str(err.value).startswith(f"{path}:2: corrupt line")
+    assert str(err.value).endswith(f"run 'clinsynth repair {tmp_path}'")
+    with pytest.raises(RunFileError, match=r"accepted\.jsonl:1: not an item record"):
+        (tmp_path / "accepted.jsonl").write_text('{"id": "a"}\n')
+        read_records(tmp_path / "accepted.jsonl")
+
+
+def test_corrupt_json_file_outside_a_run_says_fix_it(tmp_path: Path) -> None:
+    import pytest
+
+    from clinsynth.tools.io import RunFileError, read_json
+
+    path = tmp_path / "data.json"
+    path.write_text('{"a": 1')
+    with pytest.raises(RunFileError, match=r"data\.json is corrupt .*; fix or remove it$"):
+        read_json(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(RunFileError, match="a JSON list, not an object"):
+        read_json(path)
+
+
+def test_data_file_keeps_a_last_line_without_newline(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'{"id": "x"}\n\n{"id": "y"}')
+    assert [r["id"] for r in iter_jsonl(path)] == ["x"]
+    assert [r["id"] for r in iter_jsonl(path, whole_last_line=True)] == ["x", "y"]

@@ -135,7 +135,8 @@ def test_ingest_into_store_with_progress_and_dedup(tmp_path: Path) -> None:
     assert store.get(["x~2#0"])[0].metadata["doc_id"] == "x~2"
     assert store.query("insulin diabetes", k=1)[0].id == "z#0"
     again = ingest(path, store, chunk_size=200, chunk_overlap=20)
-    assert again.chunks == stats.chunks and store.count() == stats.chunks
+    assert (again.documents, again.unchanged, again.chunks) == (3, 3, 0)
+    assert store.count() == stats.chunks
 
 
 def test_error_path_does_not_exist(tmp_path: Path) -> None:
@@ -188,3 +189,80 @@ def test_error_malformed_jsonl_reports_file_and_line(tmp_path: Path) -> None:
 def test_error_invalid_chunking(tmp_path: Path) -> None:
     with pytest.raises(InvalidChunkingError, match="chunk_overlap < chunk_size"):
         chunk_documents([], chunk_size=100, chunk_overlap=100)
+
+
+def test_reset_with_jsonl_broken_at_line_401_stores_nothing(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    old = _jsonl(tmp_path / "old.jsonl", [{"id": f"o{i}", "text": f"old {i}"} for i in range(3)])
+    assert ingest(old, store).chunks == 3
+    rows = [json.dumps({"id": f"n{i}", "text": f"new document {i}"}) for i in range(400)]
+    broken = tmp_path / "new.jsonl"
+    broken.write_text("\n".join([*rows, '{"id": "n400", "text": "cut', *rows[:5]]) + "\n")
+    with pytest.raises(MalformedFileError) as err:
+        ingest(broken, store, reset=True)
+    assert str(err.value).startswith(f"{broken}:401: invalid JSON")
+    assert str(err.value).endswith("— nothing was stored")
+    assert store.ids() == ["o0#0", "o1#0", "o2#0"]
+    with pytest.raises(MalformedFileError):
+        ingest(broken, store)
+    assert store.count() == 3
+    fixed = _jsonl(tmp_path / "fixed.jsonl", [{"id": "n0", "text": "new document 0"}])
+    assert ingest(fixed, store, reset=True).chunks == 1
+    assert store.ids() == ["n0#0"]
+
+
+def test_reingest_of_edited_document_leaves_no_stale_chunks(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(" ".join(f"long sentence {i}." for i in range(60)))
+    (corpus / "b.txt").write_text("short note about insulin")
+    store = _store(tmp_path)
+    first = ingest(corpus, store, chunk_size=200, chunk_overlap=0)
+    a_chunks = len(store.ids(where={"doc_id": "a.txt"}))
+    assert a_chunks > 3 and first.chunks == a_chunks + 1
+    (corpus / "a.txt").write_text("now a short text about aspirin")
+    second = ingest(corpus, store, chunk_size=200, chunk_overlap=0)
+    assert (second.replaced, second.stale_chunks) == (1, a_chunks - 1)
+    assert store.ids() == ["a.txt#0", "b.txt#0"]
+    assert store.get(["a.txt#0"])[0].text == "now a short text about aspirin"
+    third = ingest(corpus, store, chunk_size=200, chunk_overlap=0)
+    assert (third.unchanged, third.chunks, third.replaced, store.count()) == (2, 0, 0, 2)
+
+
+def test_new_chunking_or_a_partly_stored_document_is_rewritten(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": "word " * 300}])
+    store = _store(tmp_path)
+    assert ingest(path, store, chunk_size=500, chunk_overlap=0).chunks == 3
+    bigger = ingest(path, store, chunk_size=1000, chunk_overlap=0)
+    assert (bigger.unchanged, bigger.chunks, bigger.stale_chunks) == (0, 2, 1)
+    assert store.ids() == ["a#0", "a#1"]
+    store.delete(["a#1"])  # as if a crash had cut the write short
+    again = ingest(path, store, chunk_size=1000, chunk_overlap=0)
+    assert (again.unchanged, again.chunks, store.ids()) == (0, 2, ["a#0", "a#1"])
+
+
+def test_identical_documents_are_stored_once(tmp_path: Path) -> None:
+    same = "metformin is first-line therapy for type 2 diabetes"
+    path = _jsonl(
+        tmp_path / "c.jsonl",
+        [{"id": "p", "text": same}, {"id": "q", "text": same}, {"id": "r", "text": "other"}],
+    )
+    store = _store(tmp_path)
+    stats = ingest(path, store)
+    assert (stats.documents, stats.duplicates, stats.chunks) == (2, 1, 2)
+    assert store.ids() == ["p#0", "r#0"]
+    renamed = _jsonl(tmp_path / "d.jsonl", [{"id": "s", "text": same}])
+    again = ingest(renamed, store)
+    assert (again.documents, again.duplicates, again.chunks, store.count()) == (0, 1, 0, 2)
+
+
+def test_non_utf8_corpus_says_which_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_bytes("id,text\n1,caf\xe9 au lait\n".encode("latin-1"))
+    store = _store(tmp_path)
+    with pytest.raises(MalformedFileError) as err:
+        ingest(path, store)
+    assert str(err.value) == (
+        f"{path}: not UTF-8 text (invalid continuation byte); save it as UTF-8 — nothing was stored"
+    )
+    assert store.count() == 0

@@ -171,6 +171,8 @@ def load_squad_json(path: str | Path) -> list[QAExample]:
             for para in article["paragraphs"]
             for qa in para["qas"]
         ]
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{file} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise DatasetError(f"{file} is not SQuAD JSON (data/paragraphs/qas): {exc}") from exc
     examples: list[QAExample] = []

@@ -13,6 +13,7 @@ no choices, an oversized body) is an ``LLMProtocolError``, fatal like every ``LL
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from langchain_core.exceptions import ContextOverflowError
@@ -100,8 +101,16 @@ def translate(exc: BaseException, where: str) -> BaseException | None:
     return None
 
 
+def _server_message(exc: Any) -> str:
+    """The server's own error message (the SDK prefixes its message with the status)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return one_line(body["message"])
+    return one_line(re.sub(r"^Error code: \d+ - ", "", str(exc.message)))
+
+
 def _status_error(exc: Any, where: str) -> BaseException:
-    code, message = exc.status_code, one_line(str(exc.message))
+    code, message = exc.status_code, _server_message(exc)
     detail = f"HTTP {code}: {message}"
     if code in (401, 403):
         return LLMEndpointError(f"{where}: API key rejected (HTTP {code}); check api_key")

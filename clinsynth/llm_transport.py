@@ -44,14 +44,11 @@ def charged_requests() -> Iterator[list[Callable[[int], None]]]:
 
 def _too_large(url: Any, limit: int) -> LLMProtocolError:
     return LLMProtocolError(
-        f"{url}: the reply is larger than {limit // 1024 // 1024} MiB, "
-        "not an OpenAI chat completion"
+        f"{url}: the reply is larger than {limit:,} bytes, not an OpenAI chat completion"
     )
 
 
-def loop_safe_async_client(
-    limits: CallLimits | None = None, *, max_bytes: int = MAX_RESPONSE_BYTES
-) -> Any:
+def loop_safe_async_client(limits: CallLimits | None = None) -> Any:
     """An async HTTP client for the OpenAI SDK with one connection pool per event loop.
 
     langchain-openai caches one async client per base URL, and pooled connections belong to the
@@ -60,6 +57,7 @@ def loop_safe_async_client(
     """
     import openai
 
+    max_bytes = MAX_RESPONSE_BYTES
     # The SDK is built on httpx (openai<3) or httpx2 (openai>=3); use the one it uses.
     httpx: Any = importlib.import_module(
         openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]

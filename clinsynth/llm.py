@@ -48,12 +48,12 @@ from clinsynth.llm_errors import (
     completion_problem,
     translate,
 )
+from clinsynth.llm_methods import MethodChoice
 from clinsynth.llm_transport import charged_requests, loop_safe_async_client
 from clinsynth.schemas import Usage
 from clinsynth.tools.limits import CallLimits, approx_tokens
 
 StructuredMethod = Literal["auto", "json_schema", "function_calling", "json_mode"]
-_METHODS: tuple[str, ...] = ("json_schema", "function_calling", "json_mode")
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -495,12 +495,13 @@ class StructuredLLM:
         parse_retries: int = 1,
         limits: CallLimits | None = None,
         transport_slots: bool = False,
+        methods: MethodChoice | None = None,
     ) -> None:
         """``transport_slots``: the model's HTTP client already counts each of its requests
         against ``limits`` (``build_chat_model(cfg, limits)``), so calls here only settle
-        their token reservations."""
-        if method != "auto" and method not in _METHODS:
-            raise LLMConfigError(f"unknown structured method {method!r}; use auto or {_METHODS}")
+        their token reservations. ``methods``: the method choice of this (endpoint, model),
+        shared with other instances on it (default: this instance's own, from ``method``)."""
+        self.methods = methods or MethodChoice(method)
         self.model = model
         self.name = name
         self.method = method
@@ -509,10 +510,6 @@ class StructuredLLM:
         self.limits = limits
         self.transport_slots = transport_slots
         self.endpoint = _endpoint_name(model)
-        self._lock = threading.Lock()
-        self._working: str | None = None if method == "auto" else method
-        self._proven: set[str] = set()
-        self._rejected: set[str] = set()
         self._bound: dict[
             tuple[str, type[BaseModel], float | None], Runnable[LanguageModelInput, BaseMessage]
         ] = {}
@@ -520,29 +517,7 @@ class StructuredLLM:
     @property
     def working_method(self) -> str | None:
         """The method this endpoint is known to accept, once discovered."""
-        return self._working
-
-    def _candidates(self) -> list[str]:
-        with self._lock:
-            if self._working is not None:
-                return [self._working]
-            return [m for m in _METHODS if m not in self._rejected]
-
-    def _prove(self, method: str) -> None:
-        """``method`` gave schema-valid output: it works here, for good."""
-        with self._lock:
-            self._proven.add(method)
-            if self._working is None:
-                self._working = method
-
-    def _reject(self, method: str) -> bool:
-        """Take an explicit capability error as ``method``'s verdict, unless it has worked;
-        whether it was taken."""
-        with self._lock:
-            if method in self._proven:
-                return False
-            self._rejected.add(method)
-            return True
+        return self.methods.working
 
     async def ainvoke(
         self,
@@ -555,11 +530,11 @@ class StructuredLLM:
         request the endpoint refuses raises ``LLMRequestError`` (the endpoint may still serve
         other requests), an endpoint failure ``LLMEndpointError``."""
         last: Unsupported | None = None
-        for method in self._candidates():
+        for method in self.methods.candidates():
             try:
                 return await self._run(method, messages, schema, temperature)
             except Unsupported as exc:
-                if not self._reject(method):
+                if not self.methods.reject(method):
                     raise LLMRequestError(str(exc)) from exc
                 last = exc
         detail = f" (last: {last})" if last else ""
@@ -639,7 +614,7 @@ class StructuredLLM:
                     ),
                 ]
                 continue
-            self._prove(method)
+            self.methods.prove(method)
             return StructuredResult(
                 parsed=parsed, raw=raw, usage=usage, method=method, attempts=attempt
             )
@@ -737,18 +712,21 @@ def router_from_configs(
     configs: dict[str, EndpointConfig], meter: UsageMeter, limits: CallLimits | None = None
 ) -> LLMRouter:
     """One StructuredLLM per distinct config (roles with identical configs share it); every
-    model shares ``limits`` (concurrency, requests / tokens per minute), when given.
+    model shares ``limits`` (concurrency, requests / tokens per minute), when given, and the
+    models of one (endpoint, model, structured method) share what is learned of its methods.
 
     The default role is "default" if configured, else "generator", else the first role.
     """
     if not configs:
         raise LLMConfigError("no LLM endpoint configured")
     shared: dict[str, StructuredLLM] = {}
+    choices: dict[tuple[str, ...], MethodChoice] = {}
     models: dict[str, StructuredLLM] = {}
     for role, cfg in configs.items():
         key = _config_key(cfg)
         if key not in shared:
             model = build_chat_model(cfg, limits)
+            pair = (_endpoint_name(model), cfg.model, cfg.structured_method)
             shared[key] = StructuredLLM(
                 model,
                 name=cfg.model,
@@ -756,6 +734,7 @@ def router_from_configs(
                 meter=meter,
                 limits=limits,
                 transport_slots=_is_openai_client(model),
+                methods=choices.setdefault(pair, MethodChoice(cfg.structured_method)),
             )
         models[role] = shared[key]
     default = next((r for r in ("default", "generator") if r in models), next(iter(models)))

@@ -33,6 +33,7 @@ FaultKind = Literal[
     "malformed_json",
     "drop",
     "html",
+    "not_json",
     "empty",
     "no_choices",
     "oversized",
@@ -47,6 +48,7 @@ _RATE_FIELDS: tuple[tuple[FaultKind, str], ...] = (
     ("malformed_json", "rate_malformed_json"),
     ("drop", "rate_drop"),
     ("html", "rate_html"),
+    ("not_json", "rate_not_json"),
     ("empty", "rate_empty"),
     ("no_choices", "rate_no_choices"),
     ("oversized", "rate_oversized"),
@@ -63,6 +65,7 @@ class FaultConfig(BaseModel):
     rate_malformed_json: float = Field(default=0.0, ge=0, le=1)
     rate_drop: float = Field(default=0.0, ge=0, le=1)
     rate_html: float = Field(default=0.0, ge=0, le=1)
+    rate_not_json: float = Field(default=0.0, ge=0, le=1)
     rate_empty: float = Field(default=0.0, ge=0, le=1)
     rate_no_choices: float = Field(default=0.0, ge=0, le=1)
     rate_oversized: float = Field(default=0.0, ge=0, le=1)
@@ -425,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "timeout":
             stub.sleep(stub.faults.timeout_sleep_s)
-        if fault in ("html", "empty", "no_choices"):
+        if fault in ("html", "not_json", "empty", "no_choices"):
             self._send_not_a_completion(fault)
             return
         try:
@@ -444,10 +447,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, completion, cut=fault == "truncated")
 
     def _send_not_a_completion(self, fault: FaultKind) -> None:
-        """A 200 reply that is no chat completion: a proxy's HTML page, ``{}``, no choices."""
+        """A 200 reply that is no chat completion: a proxy's HTML page (labelled as HTML or as
+        JSON), ``{}``, no choices."""
+        page = "<!DOCTYPE html><html><body><h1>Welcome</h1>Sign in to continue.</body></html>"
         if fault == "html":
-            page = "<!DOCTYPE html><html><body><h1>Welcome</h1>Sign in to continue.</body></html>"
             self._send(200, page, content_type="text/html; charset=utf-8")
+        elif fault == "not_json":
+            self._send(200, page)
         elif fault == "empty":
             self._send(200, {})
         else:

@@ -528,7 +528,21 @@ class StructuredLLM:
     ) -> StructuredResult[T]:
         """Ask for ``schema``; model-output problems come back in ``error``, never raised. A
         request the endpoint refuses raises ``LLMRequestError`` (the endpoint may still serve
-        other requests), an endpoint failure ``LLMEndpointError``."""
+        other requests), an endpoint failure ``LLMEndpointError`` (as does a refusal when the
+        endpoint has refused every request so far: then the setup is wrong, not a prompt)."""
+        try:
+            return await self._ainvoke(messages, schema, temperature)
+        except LLMRequestError as exc:
+            if self.methods.refused():
+                raise LLMEndpointError(
+                    f"{self.endpoint}: refused each of its first {self.methods.refusals} "
+                    f"requests and answered none (last: {exc})"
+                ) from exc
+            raise
+
+    async def _ainvoke(
+        self, messages: Sequence[BaseMessage], schema: type[T], temperature: float | None
+    ) -> StructuredResult[T]:
         last: Unsupported | None = None
         for method in self.methods.candidates():
             try:
@@ -594,6 +608,7 @@ class StructuredLLM:
         raw, error = "", None
         for attempt in range(1, self.parse_retries + 2):
             reply = await self._call(runnable, history)
+            self.methods.answered()
             spent = _usage_of(reply)
             usage = usage + spent
             if self.meter is not None:  # now: a later attempt may raise

@@ -1,8 +1,11 @@
-"""Which structured-output method one (endpoint, model) accepts, learned from its answers.
+"""What one (endpoint, model) has shown: which structured-output method it accepts, and
+whether it answers at all.
 
 A method is proven by schema-valid output and is then used for every call, for good; it is
 unsupported only on an explicit capability error (``llm_errors.Unsupported``) that arrives
-while it has never worked. Any other failure says nothing about the method.
+while it has never worked. Any other failure says nothing about the method. An endpoint that
+refuses its first ``REFUSALS_WITHOUT_ANSWER`` requests without answering any is set up wrongly
+(a parameter it rejects for every prompt), not troubled by a few prompts.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from clinsynth.llm_errors import LLMConfigError
 
 METHODS: tuple[str, ...] = ("json_schema", "function_calling", "json_mode")
 """The structured-output methods, best first."""
+REFUSALS_WITHOUT_ANSWER = 8
 
 
 class MethodChoice:
@@ -26,6 +30,9 @@ class MethodChoice:
         self._working: str | None = None if method == "auto" else method
         self._proven: set[str] = set()
         self._rejected: set[str] = set()
+        self._answered = False
+        self.refusals = 0
+        """Requests refused so far."""
 
     @property
     def working(self) -> str | None:
@@ -54,3 +61,14 @@ class MethodChoice:
                 return False
             self._rejected.add(method)
             return True
+
+    def answered(self) -> None:
+        """The endpoint answered a request."""
+        self._answered = True
+
+    def refused(self) -> bool:
+        """Count a refused request; whether the endpoint has now refused
+        ``REFUSALS_WITHOUT_ANSWER`` requests without ever answering one."""
+        with self._lock:
+            self.refusals += 1
+            return not self._answered and self.refusals >= REFUSALS_WITHOUT_ANSWER

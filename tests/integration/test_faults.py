@@ -277,3 +277,23 @@ def test_a_reply_that_is_no_chat_completion_stops_the_run_then_resumes(
     assert res.returncode == 0, res.stderr
     assert "(resumed)" in res.stdout
     assert_complete(out, 4)
+
+
+@pytest.mark.slow
+def test_an_endpoint_that_refuses_every_prompt_stops_the_run(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    faults = FaultConfig(refuse_marker=" ", refuse_message="max_tokens is too large: 99999")
+    with StubServer(make_responder("accept"), faults=faults) as stub:
+        res = run_cli(generate_args(out, 4), fault_env(stub.base_url, demo_store_path))
+        assert stub.stats.refused >= 8 and stub.stats.completions == 0
+    assert res.returncode == 1
+    line = one_line_error(res)
+    assert "refused each of its first 8 requests and answered none" in line
+    assert "(HTTP 400: max_tokens is too large: 99999)" in line
+    _, rejected = assert_consistent(out)
+    assert len(rejected) == 7  # the refusals before the verdict stay on record, with reasons
+    assert {r["reasons"][0] for r in rejected} == {
+        "error: endpoint refused this request (HTTP 400: max_tokens is too large: 99999)"
+    }

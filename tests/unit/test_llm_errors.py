@@ -23,6 +23,7 @@ from clinsynth.llm_errors import (
     one_line,
     translate,
 )
+from clinsynth.llm_methods import REFUSALS_WITHOUT_ANSWER
 from clinsynth.schemas import Usage
 from tests.support.fakes import FakeChat, fake_chat
 
@@ -215,3 +216,27 @@ def test_completion_problem(reply: Any, problem: str | None) -> None:
 def test_one_line_flattens_and_clips() -> None:
     assert one_line("a\n  b\tc") == "a b c"
     assert one_line("x" * 500, 10) == "x" * 9 + "…"
+
+
+def test_an_endpoint_refusing_every_request_is_an_endpoint_error() -> None:
+    model = scripted(*(ContextOverflowError("too long") for _ in range(REFUSALS_WITHOUT_ANSWER)))
+    llm = StructuredLLM(model, name="m")
+    for _ in range(REFUSALS_WITHOUT_ANSWER - 1):
+        with pytest.raises(LLMRequestError):
+            ask(llm)
+    with pytest.raises(LLMEndpointError) as info:
+        ask(llm)
+    assert str(info.value) == (
+        f"ScriptedChat: refused each of its first {REFUSALS_WITHOUT_ANSWER} requests and answered "
+        "none (last: endpoint refused this request (the prompt exceeds the model's context "
+        "window))"
+    )
+
+
+def test_refusals_after_an_answer_stay_per_request() -> None:
+    refusals = [ContextOverflowError("too long")] * (REFUSALS_WITHOUT_ANSWER + 2)
+    llm = StructuredLLM(scripted("not json", *refusals), name="m", parse_retries=0)
+    assert ask(llm).parsed is None  # answered, if uselessly
+    for _ in refusals:
+        with pytest.raises(LLMRequestError):
+            ask(llm)

@@ -73,7 +73,7 @@ def is_capability_error(exc: Any) -> bool:
     """Whether an OpenAI SDK status error names a structured-output capability."""
     if getattr(exc, "param", None) in _CAPABILITY_PARAMS:
         return True
-    message = str(getattr(exc, "message", "") or "").lower()
+    message = _server_message(exc).lower()
     return any(word in message for word in _CAPABILITY_WORDS)
 
 
@@ -106,7 +106,7 @@ def _server_message(exc: Any) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return one_line(body["message"])
-    return one_line(re.sub(r"^Error code: \d+ - ", "", str(exc.message)))
+    return one_line(re.sub(r"^Error code: \d+ - ", "", str(getattr(exc, "message", ""))))
 
 
 def _status_error(exc: Any, where: str) -> BaseException:
@@ -114,7 +114,7 @@ def _status_error(exc: Any, where: str) -> BaseException:
     detail = f"HTTP {code}: {message}"
     if code in (401, 403):
         return LLMEndpointError(f"{where}: API key rejected (HTTP {code}); check api_key")
-    if code in (*_REQUEST_STATUSES, 404, 500) and is_capability_error(exc):
+    if (code in (*_REQUEST_STATUSES, 404) or code >= 500) and is_capability_error(exc):
         return Unsupported(detail)
     if code in _REQUEST_STATUSES:
         return LLMRequestError(detail)

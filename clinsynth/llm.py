@@ -7,25 +7,23 @@ Two providers: any OpenAI-compatible endpoint (``ChatOpenAI``; the OpenAI SDK re
 ``StructuredLLM`` asks for a pydantic schema with the best method the endpoint accepts
 (json_schema → function_calling → json_mode), parses tolerantly, retries bad output with a
 corrective message, and never raises for model-output problems. Endpoint failures raise
-``LLMEndpointError`` with a one-line message.
+``LLMEndpointError`` with a one-line message; a request the endpoint refuses for its content
+raises ``LLMRequestError`` (see ``clinsynth.llm_errors``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import importlib
 import json
 import re
 import threading
 from collections.abc import Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.exceptions import ContextOverflowError
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
@@ -38,33 +36,26 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, PrivateAttr, SecretStr, ValidationError
 
+from clinsynth.llm_errors import (
+    LLMConfigError,
+    LLMEndpointError,
+    LLMError,
+    LLMProtocolError,
+    LLMRequestError,
+    LocalModelError,
+    Unsupported,
+    cause,
+    completion_problem,
+    translate,
+)
+from clinsynth.llm_methods import MethodChoice
+from clinsynth.llm_transport import charged_requests, loop_safe_async_client
 from clinsynth.schemas import Usage
 from clinsynth.tools.limits import CallLimits, approx_tokens
 
-if TYPE_CHECKING:
-    pass
-
 StructuredMethod = Literal["auto", "json_schema", "function_calling", "json_mode"]
-_METHODS: tuple[str, ...] = ("json_schema", "function_calling", "json_mode")
-_CAPABILITY_WORDS = ("response_format", "json_schema", "grammar", "tool")
 
 T = TypeVar("T", bound=BaseModel)
-
-
-class LLMError(Exception):
-    """Base class of this module's errors."""
-
-
-class LLMConfigError(LLMError, ValueError):
-    """An LLM configuration is unusable."""
-
-
-class LLMEndpointError(LLMError):
-    """The endpoint failed after the SDK's retries (unreachable, auth, persistent 5xx, ...)."""
-
-
-class LocalModelError(LLMEndpointError):
-    """The in-process local model cannot be loaded or run."""
 
 
 class EndpointConfig(BaseModel):
@@ -226,53 +217,6 @@ class LocalLlamaChat(BaseChatModel):
 # --- factory -------------------------------------------------------------------------------
 
 
-def _loop_safe_async_client(limits: CallLimits | None = None) -> Any:
-    """An async HTTP client for the OpenAI SDK with one connection pool per event loop.
-
-    With ``limits``, each HTTP exchange holds one of its request slots until the response
-    head arrives: the cap counts requests at the endpoint, not the client's own work around
-    them, and an SDK retry waits out its back-off without a slot.
-
-    langchain-openai caches one async client per base URL, and pooled connections belong to the
-    loop that opened them: a second ``asyncio.run`` with the same model then fails with "Event
-    loop is closed". Here each running loop gets its own pool; pools of closed loops are dropped.
-    """
-    import openai
-
-    # The SDK is built on httpx (openai<3) or httpx2 (openai>=3); use the one it uses.
-    httpx: Any = importlib.import_module(
-        openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]
-    )
-    transport_base: Any = httpx.AsyncBaseTransport
-
-    class LoopLocalTransport(transport_base):
-        def __init__(self) -> None:
-            self._lock = threading.Lock()
-            self._pools: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
-
-        def _pool(self) -> Any:
-            loop = asyncio.get_running_loop()
-            entry = self._pools.get(id(loop))
-            if entry is not None and entry[0] is loop:
-                return entry[1]
-            with self._lock:
-                self._pools = {k: v for k, v in self._pools.items() if not v[0].is_closed()}
-                if id(loop) not in self._pools:
-                    pool = httpx.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
-                    self._pools[id(loop)] = (loop, pool)
-                return self._pools[id(loop)][1]
-
-        async def handle_async_request(self, request: Any) -> Any:
-            slot = limits.slot() if limits is not None else None
-            async with slot or contextlib.nullcontext():
-                return await self._pool().handle_async_request(request)
-
-        async def aclose(self) -> None:
-            await self._pool().aclose()
-
-    return openai.DefaultAsyncHttpxClient(transport=LoopLocalTransport())
-
-
 def _is_openai_client(model: BaseChatModel) -> bool:
     """Whether ``model`` talks to an OpenAI-compatible endpoint through the OpenAI SDK."""
     return any(cls.__module__.startswith("langchain_openai") for cls in type(model).__mro__)
@@ -300,6 +244,17 @@ def _chat_openai_class() -> type[BaseChatModel]:
                 payload["extra_body"] = {**(payload.get("extra_body") or {}), "messages": messages}
                 payload["messages"] = []
             return payload
+
+        def _create_chat_result(
+            self, response: Any, generation_info: dict[Any, Any] | None = None
+        ) -> ChatResult:
+            problem = completion_problem(response)
+            if problem is not None:
+                where = self.openai_api_base or "https://api.openai.com/v1"
+                raise LLMProtocolError(
+                    f"{where}: the reply is not an OpenAI chat completion ({problem})"
+                )
+            return super()._create_chat_result(response, generation_info)
 
     return RawBodyChatOpenAI
 
@@ -336,7 +291,7 @@ def build_chat_model(cfg: EndpointConfig, limits: CallLimits | None = None) -> B
         temperature=cfg.temperature,
         max_completion_tokens=cfg.max_tokens,
         extra_body=extra_body,
-        http_async_client=_loop_safe_async_client(limits),
+        http_async_client=loop_safe_async_client(limits),
     )
 
 
@@ -373,7 +328,7 @@ async def check_endpoint(cfg: EndpointConfig) -> None:
     except openai.APITimeoutError as exc:
         raise LLMEndpointError(f"{where}: no answer within {min(cfg.timeout_s, 5.0):g}s") from exc
     except openai.APIConnectionError as exc:
-        raise LLMEndpointError(f"{where}: cannot connect ({_cause(exc)})") from exc
+        raise LLMEndpointError(f"{where}: cannot connect ({cause(exc)})") from exc
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
         raise LLMEndpointError(
             f"{where}: API key rejected (HTTP {exc.status_code}); set the endpoint's api_key"
@@ -495,18 +450,6 @@ def _validation_summary(exc: ValidationError) -> str:
     return "; ".join(parts) + more
 
 
-class _Unsupported(Exception):
-    """The endpoint rejected a structured-output capability."""
-
-
-def _cause(exc: BaseException) -> str:
-    """First line of the innermost cause (e.g. "[Errno 111] Connection refused")."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _usage_of(message: AIMessage) -> Usage:
     meta: dict[str, Any] = dict(message.usage_metadata or {})
     return Usage(
@@ -552,11 +495,13 @@ class StructuredLLM:
         parse_retries: int = 1,
         limits: CallLimits | None = None,
         transport_slots: bool = False,
+        methods: MethodChoice | None = None,
     ) -> None:
-        """``transport_slots``: the model's HTTP client already takes ``limits``' request
-        slots (``build_chat_model(cfg, limits)``), so calls here take none."""
-        if method != "auto" and method not in _METHODS:
-            raise LLMConfigError(f"unknown structured method {method!r}; use auto or {_METHODS}")
+        """``transport_slots``: the model's HTTP client already counts each of its requests
+        against ``limits`` (``build_chat_model(cfg, limits)``), so calls here only settle
+        their token reservations. ``methods``: the method choice of this (endpoint, model),
+        shared with other instances on it (default: this instance's own, from ``method``)."""
+        self.methods = methods or MethodChoice(method)
         self.model = model
         self.name = name
         self.method = method
@@ -565,9 +510,6 @@ class StructuredLLM:
         self.limits = limits
         self.transport_slots = transport_slots
         self.endpoint = _endpoint_name(model)
-        self._lock = threading.Lock()
-        self._working: str | None = None if method == "auto" else method
-        self._rejected: set[str] = set()
         self._bound: dict[
             tuple[str, type[BaseModel], float | None], Runnable[LanguageModelInput, BaseMessage]
         ] = {}
@@ -575,22 +517,7 @@ class StructuredLLM:
     @property
     def working_method(self) -> str | None:
         """The method this endpoint is known to accept, once discovered."""
-        return self._working
-
-    def _candidates(self) -> list[str]:
-        with self._lock:
-            if self._working is not None:
-                return [self._working]
-            return [m for m in _METHODS if m not in self._rejected]
-
-    def _note(self, method: str, *, accepted: bool) -> None:
-        with self._lock:
-            if self.method != "auto" or self._working is not None:
-                return
-            if accepted:
-                self._working = method
-            else:
-                self._rejected.add(method)
+        return self.methods.working
 
     async def ainvoke(
         self,
@@ -599,18 +526,31 @@ class StructuredLLM:
         *,
         temperature: float | None = None,
     ) -> StructuredResult[T]:
-        """Ask for ``schema``; model-output problems come back in ``error``, never raised."""
-        last: _Unsupported | None = None
-        for method in self._candidates():
+        """Ask for ``schema``; model-output problems come back in ``error``, never raised. A
+        request the endpoint refuses raises ``LLMRequestError`` (the endpoint may still serve
+        other requests), an endpoint failure ``LLMEndpointError`` (as does a refusal when the
+        endpoint has refused every request so far: then the setup is wrong, not a prompt)."""
+        try:
+            return await self._ainvoke(messages, schema, temperature)
+        except LLMRequestError as exc:
+            if self.methods.refused():
+                raise LLMEndpointError(
+                    f"{self.endpoint}: refused each of its first {self.methods.refusals} "
+                    f"requests and answered none (last: {exc})"
+                ) from exc
+            raise
+
+    async def _ainvoke(
+        self, messages: Sequence[BaseMessage], schema: type[T], temperature: float | None
+    ) -> StructuredResult[T]:
+        last: Unsupported | None = None
+        for method in self.methods.candidates():
             try:
-                result = await self._run(method, messages, schema, temperature)
-            except _Unsupported as exc:
-                self._note(method, accepted=False)
+                return await self._run(method, messages, schema, temperature)
+            except Unsupported as exc:
+                if not self.methods.reject(method):
+                    raise LLMRequestError(str(exc)) from exc
                 last = exc
-                continue
-            if self.meter is not None:
-                self.meter.add(self.name, result.usage)
-            return result
         detail = f" (last: {last})" if last else ""
         raise LLMEndpointError(f"{self.endpoint}: rejected every structured-output method{detail}")
 
@@ -657,7 +597,10 @@ class StructuredLLM:
         schema: type[T],
         temperature: float | None,
     ) -> StructuredResult[T]:
-        runnable = self._bind(method, schema, temperature)
+        try:
+            runnable = self._bind(method, schema, temperature)
+        except NotImplementedError as exc:  # e.g. bind_tools on a model without tool support
+            raise Unsupported(str(exc) or type(exc).__name__) from exc
         history = list(messages)
         if method == "json_mode":
             history = _with_json_instruction(history, schema)
@@ -665,8 +608,11 @@ class StructuredLLM:
         raw, error = "", None
         for attempt in range(1, self.parse_retries + 2):
             reply = await self._call(runnable, history)
-            self._note(method, accepted=True)
-            usage = usage + _usage_of(reply)
+            self.methods.answered()
+            spent = _usage_of(reply)
+            usage = usage + spent
+            if self.meter is not None:  # now: a later attempt may raise
+                self.meter.add(self.name, spent)
             raw, candidate = self._reply_payload(reply)
             try:
                 parsed = schema.model_validate(
@@ -683,6 +629,7 @@ class StructuredLLM:
                     ),
                 ]
                 continue
+            self.methods.prove(method)
             return StructuredResult(
                 parsed=parsed, raw=raw, usage=usage, method=method, attempts=attempt
             )
@@ -708,51 +655,30 @@ class StructuredLLM:
     async def _call(
         self, runnable: Runnable[LanguageModelInput, BaseMessage], history: list[BaseMessage]
     ) -> AIMessage:
-        """One model call with endpoint errors translated; rejections raise _Unsupported."""
-        import openai
-
-        where = self.endpoint
+        """One model call, its failures translated by ``llm_errors.translate``."""
         try:
             if self.limits is None:
                 reply = await runnable.ainvoke(history)
+            elif self.transport_slots:
+                with charged_requests() as reports:
+                    reply = await runnable.ainvoke(history)
+                if reports and isinstance(reply, AIMessage):
+                    reports[-1](_usage_of(reply).total_tokens)
             else:
                 prompt = 0
                 if self.limits.tokens is not None:
                     prompt = approx_tokens("".join(_content_text(m) for m in history))
-                async with self.limits.call(prompt, slot=not self.transport_slots) as report:
+                async with self.limits.call(prompt) as report:
                     reply = await runnable.ainvoke(history)
                     if isinstance(reply, AIMessage):
                         report(_usage_of(reply).total_tokens)
-        except ContextOverflowError as exc:
-            raise LLMEndpointError(f"{where}: prompt exceeds the model's context window") from exc
-        except (
-            openai.BadRequestError,
-            openai.UnprocessableEntityError,
-            openai.NotFoundError,
-        ) as exc:
-            raise _Unsupported(f"HTTP {exc.status_code}: {exc.message}") from exc
-        except openai.InternalServerError as exc:
-            if any(word in exc.message.lower() for word in _CAPABILITY_WORDS):
-                raise _Unsupported(f"HTTP {exc.status_code}: {exc.message}") from exc
-            raise LLMEndpointError(
-                f"{where}: server error after retries (HTTP {exc.status_code}: {exc.message})"
-            ) from exc
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise LLMEndpointError(
-                f"{where}: API key rejected (HTTP {exc.status_code}); check api_key"
-            ) from exc
-        except openai.APIStatusError as exc:
-            raise LLMEndpointError(
-                f"{where}: HTTP {exc.status_code} after retries: {exc.message}"
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise LLMEndpointError(f"{where}: request timed out after retries") from exc
-        except openai.APIConnectionError as exc:
-            raise LLMEndpointError(f"{where}: cannot connect ({_cause(exc)})") from exc
-        except NotImplementedError as exc:  # e.g. bind_tools on a model without tool support
-            raise _Unsupported(str(exc) or type(exc).__name__) from exc
+        except Exception as exc:
+            translated = translate(exc, self.endpoint)
+            if translated is None:
+                raise
+            raise translated from exc
         if not isinstance(reply, AIMessage):
-            raise LLMEndpointError(f"{where}: unexpected reply type {type(reply).__name__}")
+            raise LLMEndpointError(f"{self.endpoint}: unexpected reply type {type(reply).__name__}")
         return reply
 
 
@@ -801,18 +727,21 @@ def router_from_configs(
     configs: dict[str, EndpointConfig], meter: UsageMeter, limits: CallLimits | None = None
 ) -> LLMRouter:
     """One StructuredLLM per distinct config (roles with identical configs share it); every
-    model shares ``limits`` (concurrency, requests / tokens per minute), when given.
+    model shares ``limits`` (concurrency, requests / tokens per minute), when given, and the
+    models of one (endpoint, model, structured method) share what is learned of its methods.
 
     The default role is "default" if configured, else "generator", else the first role.
     """
     if not configs:
         raise LLMConfigError("no LLM endpoint configured")
     shared: dict[str, StructuredLLM] = {}
+    choices: dict[tuple[str, ...], MethodChoice] = {}
     models: dict[str, StructuredLLM] = {}
     for role, cfg in configs.items():
         key = _config_key(cfg)
         if key not in shared:
             model = build_chat_model(cfg, limits)
+            pair = (_endpoint_name(model), cfg.model, cfg.structured_method)
             shared[key] = StructuredLLM(
                 model,
                 name=cfg.model,
@@ -820,6 +749,7 @@ def router_from_configs(
                 meter=meter,
                 limits=limits,
                 transport_slots=_is_openai_client(model),
+                methods=choices.setdefault(pair, MethodChoice(cfg.structured_method)),
             )
         models[role] = shared[key]
     default = next((r for r in ("default", "generator") if r in models), next(iter(models)))
@@ -831,6 +761,8 @@ __all__ = [
     "LLMConfigError",
     "LLMEndpointError",
     "LLMError",
+    "LLMProtocolError",
+    "LLMRequestError",
     "LLMRouter",
     "LocalLlamaChat",
     "LocalModelError",

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from clinsynth import aio
 from clinsynth.agents.deps import Deps
 from clinsynth.graphs.generation import build_item_graph, initial_state, recursion_limit
-from clinsynth.llm import UsageMeter, current_item
+from clinsynth.llm import LLMRequestError, UsageMeter, current_item
 from clinsynth.memory.checkpoint import open_checkpointer
 from clinsynth.schemas import (
     Attempt,
@@ -504,9 +504,12 @@ class BatchRunner:
                         if exc is not None and isinstance(exc, FATAL_ERRORS):
                             error = error or str(exc)
                             continue
-                        record = self._error_record(task, exc) if exc is not None else fut.result()
-                        if self.meter is not None:
-                            self.meter.pop_item(task.id)
+                        usage = self.meter.pop_item(task.id) if self.meter else Usage()
+                        record = (
+                            self._error_record(task, exc, usage)
+                            if exc is not None
+                            else fut.result()
+                        )
                         if exc is None:
                             outcomes.append(int(record.status == "accepted"))
                         record = as_surplus_if_needed(record)
@@ -525,7 +528,7 @@ class BatchRunner:
                                 record = self._surplus_record(task, "cancelled in flight")
                                 record.provenance.usage = usage  # the calls made before the cancel
                             elif (exc := fut.exception()) is not None:
-                                record = self._error_record(task, exc)
+                                record = self._error_record(task, exc, usage)
                             else:  # finished meanwhile: keep what it made
                                 record = as_surplus_if_needed(fut.result())
                             log_record(record)
@@ -596,9 +599,13 @@ class BatchRunner:
             )
         return f"aborted: {error}"
 
-    def _error_record(self, task: Task, exc: BaseException) -> ItemRecord:
-        """A rejected record for an item whose graph raised (kept, never dropped)."""
-        return self._unfinished_record(task, f"error: {type(exc).__name__}: {exc}")
+    def _error_record(self, task: Task, exc: BaseException, usage: Usage) -> ItemRecord:
+        """A rejected record for an item whose graph raised (kept, never dropped), charged the
+        ``usage`` of the calls it made before."""
+        reason = str(exc) if isinstance(exc, LLMRequestError) else f"{type(exc).__name__}: {exc}"
+        record = self._unfinished_record(task, f"error: {reason}")
+        record.provenance.usage = usage
+        return record
 
     def _surplus_record(self, task: Task, how: str) -> ItemRecord:
         """A surplus record for a candidate stopped (``how``) once the target was met."""

@@ -490,10 +490,11 @@ async def adjudicate(
     """Ask ``llm`` about every flagged decision; the answers are recorded on the decisions.
 
     A known label from the LLM overrides the policy (keep the given label, or relabel; a
-    dropped item stays dropped); 'uncertain' or an unparsable reply leaves the decision as it
-    was, with the reply attached. A plain chat model is wrapped in a :class:`StructuredLLM`.
+    dropped item stays dropped); 'uncertain', an unparsable reply or a request the endpoint
+    refuses leaves the decision as it was, with the reply (or refusal) attached. A plain chat
+    model is wrapped in a :class:`StructuredLLM`.
     """
-    from clinsynth.llm import StructuredLLM
+    from clinsynth.llm import LLMRequestError, StructuredLLM
 
     structured = llm if isinstance(llm, StructuredLLM) else StructuredLLM(llm, name="adjudicator")
     gate = asyncio.Semaphore(concurrency)
@@ -502,8 +503,12 @@ async def adjudicate(
         if not decision.flagged:
             return decision
         messages = adjudication_messages(texts[decision.index], decision, label_descriptions)
-        async with gate:
-            result = await structured.ainvoke(messages, Adjudication, temperature=0.0)
+        try:
+            async with gate:
+                result = await structured.ainvoke(messages, Adjudication, temperature=0.0)
+        except LLMRequestError as exc:  # this text only; the others are still adjudicated
+            verdict = Adjudication(rationale=f"no reply: {exc}", label="uncertain")
+            return _apply_adjudication(decision, verdict)
         if result.parsed is None:
             verdict = Adjudication(rationale=f"no usable reply: {result.error}", label="uncertain")
         else:

@@ -2,8 +2,9 @@
 
 Concurrency is a set of request slots per event loop (:class:`Slots`): it caps requests in
 flight, not items, so the batch runner can keep more items in flight than there are slots. For
-OpenAI-compatible endpoints the HTTP client takes the slot for the exchange itself (retry
-back-off holds none); other models take it around the whole call.
+OpenAI-compatible endpoints the HTTP client takes a slot and the rate limits' turns for each
+HTTP exchange, an SDK retry included (retry back-off holds no slot; see
+``clinsynth.llm_transport``); other models take them around the whole call.
 
 Requests per minute use LangChain's token-bucket ``InMemoryRateLimiter`` (bucket of one: calls
 are spaced evenly, no burst). Tokens per minute have no counterpart in the stack — a call's size
@@ -201,14 +202,11 @@ class CallLimits:
             slots.serve_newest_first(newest_first)
 
     @asynccontextmanager
-    async def call(
-        self, prompt_tokens: int, *, slot: bool = True
-    ) -> AsyncIterator[Callable[[int], None]]:
-        """Hold one call's place; the body reports the call's real token usage to the
-        yielded function (a call that fails keeps its estimate charged). ``slot=False`` when
-        the model's HTTP client takes the request slot itself (see ``llm.build_chat_model``)."""
-        held = self.slot() if slot else None
-        async with held or nullcontext(), self._rated(prompt_tokens) as report:
+    async def call(self, prompt_tokens: int) -> AsyncIterator[Callable[[int], None]]:
+        """Hold one request's place (a slot, a turn of the requests per minute, its prompt
+        estimate in the token window); the yielded function settles the estimate with the
+        real usage (a request that fails keeps its estimate charged)."""
+        async with self.slot() or nullcontext(), self._rated(prompt_tokens) as report:
             yield report
 
     @asynccontextmanager

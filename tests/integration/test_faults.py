@@ -229,3 +229,75 @@ def test_budget_quota_and_rate_flags(
     res = run_cli(generate_args(tmp_path / "x", 5, "--quota", "answerable=2"), env)
     assert res.returncode == 2
     assert "must equal the sum of the quotas" in one_line_error(res)
+
+
+REFUSED = "Amlodipine"
+"""A word in exactly two demo chunks among the first 25 (offsets 3 and 12): items 3 and 12."""
+
+
+@pytest.mark.slow
+def test_prompts_the_endpoint_refuses_reject_only_their_items(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    faults = FaultConfig(refuse_marker=REFUSED)
+    with StubServer(make_responder("accept"), faults=faults) as stub:
+        res = run_cli(generate_args(out, 23), fault_env(stub.base_url, demo_store_path))
+        sent = [r.body for r in stub.received if r.path.endswith("/chat/completions")]
+    formats = {body["response_format"]["type"] for body in sent}
+    assert res.returncode == 0, res.stderr
+    assert "target reached: 23 accepted" in res.stdout
+    _, rejected = assert_complete(out, 23)
+    refused = [r for r in rejected if not r["reasons"][0].startswith("surplus")]
+    assert sorted(r["task"]["index"] for r in refused) == [3, 12]
+    assert stub.stats.refused == 2  # refused once each: no retry, no other method tried
+    reason = f"error: endpoint refused this request (HTTP 400: {faults.refuse_message})"
+    assert all(r["reasons"] == [reason] for r in refused)
+    assert formats == {"json_schema"}  # the refusals were not taken for a capability verdict
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["html", "no_choices", "oversized"])
+def test_a_reply_that_is_no_chat_completion_stops_the_run_then_resumes(
+    kind: Any, demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    args = generate_args(out, 4)
+    faults = FaultConfig(sequence=[None, None, None, kind])
+    with StubServer(make_responder("accept"), faults=faults) as stub:
+        env = fault_env(stub.base_url, demo_store_path)
+        res = run_cli(args, env)
+        assert res.returncode == 1
+        line = one_line_error(res)
+        assert f"{stub.base_url}" in line and "not an OpenAI chat completion" in line
+        assert line.endswith("(rerun the same command to resume)")
+        assert stub.stats.faults == {kind: 1}
+        _, rejected = assert_consistent(out)
+        assert rejected == []  # the endpoint's fault is not blamed on an item
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["stop_reason"] == "aborted"
+
+        res = run_cli(args, env)
+    assert res.returncode == 0, res.stderr
+    assert "(resumed)" in res.stdout
+    assert_complete(out, 4)
+
+
+@pytest.mark.slow
+def test_an_endpoint_that_refuses_every_prompt_stops_the_run(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    faults = FaultConfig(refuse_marker=" ", refuse_message="max_tokens is too large: 99999")
+    with StubServer(make_responder("accept"), faults=faults) as stub:
+        res = run_cli(generate_args(out, 4), fault_env(stub.base_url, demo_store_path))
+        assert stub.stats.refused >= 8 and stub.stats.completions == 0
+    assert res.returncode == 1
+    line = one_line_error(res)
+    assert "refused each of its first 8 requests and answered none" in line
+    assert "(HTTP 400: max_tokens is too large: 99999)" in line
+    _, rejected = assert_consistent(out)
+    assert len(rejected) == 7  # the refusals before the verdict stay on record, with reasons
+    assert {r["reasons"][0] for r in rejected} == {
+        "error: endpoint refused this request (HTTP 400: max_tokens is too large: 99999)"
+    }

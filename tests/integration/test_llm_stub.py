@@ -12,15 +12,19 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from clinsynth import llm_transport
 from clinsynth.llm import (
     EndpointConfig,
     LLMEndpointError,
+    LLMProtocolError,
+    LLMRequestError,
     StructuredLLM,
     UsageMeter,
     build_chat_model,
     check_endpoint,
 )
 from clinsynth.schemas import Usage
+from clinsynth.tools.limits import CallLimits
 from tests.support.stub_server import FaultConfig, StubServer, schema_echo_responder
 
 
@@ -212,3 +216,91 @@ def test_messages_reach_the_wire_unchanged_on_both_body_paths() -> None:
     assert with_parts["messages"][1]["content"] == [{"type": "text", "text": "Classify: no fever."}]
     assert plain["response_format"] == with_parts["response_format"]
     assert plain["response_format"]["json_schema"]["schema"] == Finding.model_json_schema()
+
+
+FLAGGED = [HumanMessage("Classify: FLAGGED text.")]
+
+
+def test_a_refused_prompt_is_rejected_alone_even_on_the_first_call() -> None:
+    faults = FaultConfig(refuse_marker="FLAGGED")
+    with StubServer(schema_echo_responder, faults=faults) as server:
+        llm = structured(server, max_retries=3)
+        with pytest.raises(LLMRequestError) as info:
+            asyncio.run(llm.ainvoke(FLAGGED, Finding))
+        assert llm.working_method is None
+        assert ask(llm).parsed is not None
+        with pytest.raises(LLMRequestError):
+            asyncio.run(llm.ainvoke(FLAGGED, Finding))
+        formats = [r.body["response_format"]["type"] for r in server.received]
+        assert (server.stats.refused, server.stats.completions) == (2, 1)
+    assert str(info.value) == f"endpoint refused this request (HTTP 400: {faults.refuse_message})"
+    assert formats == ["json_schema"] * 3  # not retried, no fallback
+    assert llm.working_method == "json_schema"
+
+
+def test_capability_words_after_the_method_worked_reject_one_request() -> None:
+    faults = FaultConfig(refuse_marker="FLAGGED", refuse_message="response_format not supported")
+    with StubServer(schema_echo_responder, faults=faults) as server:
+        llm = structured(server)
+        assert ask(llm).method == "json_schema"
+        with pytest.raises(LLMRequestError, match="response_format not supported"):
+            asyncio.run(llm.ainvoke(FLAGGED, Finding))
+        assert ask(llm).method == "json_schema"
+        assert [r.body["response_format"]["type"] for r in server.received] == ["json_schema"] * 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem"),
+    [
+        ("html", "not an OpenAI chat completion (got a text body: '<!DOCTYPE html>"),
+        ("not_json", "the reply is not JSON (Expecting value"),
+        ("empty", "not an OpenAI chat completion (no 'choices' list)"),
+        ("no_choices", "not an OpenAI chat completion (no choices)"),
+        ("oversized", "larger than 8,388,608 bytes, not an OpenAI chat completion"),
+    ],
+)
+def test_a_reply_that_is_no_chat_completion_is_a_protocol_error(kind: Any, problem: str) -> None:
+    meter = UsageMeter()
+    with StubServer(schema_echo_responder, faults=FaultConfig(sequence=[kind])) as server:
+        llm = structured(server, meter, max_retries=3)
+        with pytest.raises(LLMProtocolError) as info:
+            ask(llm)
+        assert len(server.received) == 1  # neither retried nor taken for a capability verdict
+        assert ask(llm).parsed is not None
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(server.base_url)
+    assert problem in message
+    assert meter.total().calls == 1
+
+
+def test_a_reply_longer_than_the_cap_is_refused_by_its_content_length(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(llm_transport, "MAX_RESPONSE_BYTES", 100)
+    with StubServer(schema_echo_responder) as server:
+        with pytest.raises(LLMProtocolError, match="larger than 100 bytes"):
+            ask(structured(server))
+        assert server.stats.completions == 1
+
+
+def test_rate_limits_count_every_http_request_retries_included() -> None:
+    limits = CallLimits(rpm=6000, tpm=1_000_000)
+    acquired = []
+    assert limits.requests is not None and limits.tokens is not None
+    acquire = limits.requests.aacquire
+
+    async def counted() -> bool:
+        acquired.append(1)
+        return await acquire()
+
+    limits.requests.aacquire = counted  # type: ignore[method-assign]
+    faults = FaultConfig(sequence=["500", "429"], retry_after_s=0.01)
+    with StubServer(schema_echo_responder, faults=faults) as server:
+        model = build_chat_model(endpoint(server, max_retries=3), limits)
+        llm = StructuredLLM(model, name="stub", limits=limits, transport_slots=True)
+        result = ask(llm)
+        sizes = [len(json.dumps(r.body, separators=(",", ":"))) for r in server.received]
+    assert result.parsed is not None and len(sizes) == 3 == len(acquired)
+    # The failed requests keep their estimate (body bytes / 4), the last is settled to its usage.
+    estimates = sum((size + 3) // 4 for size in sizes[:2])
+    assert limits.tokens.used() == estimates + result.usage.total_tokens

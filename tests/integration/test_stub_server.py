@@ -57,6 +57,7 @@ def test_completion_models_and_usage() -> None:
             "requests": 2,
             "completions": 1,
             "rejected": 0,
+            "refused": 0,
             "peak_in_flight": 1,
             "faults": {},
         }

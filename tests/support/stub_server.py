@@ -1,8 +1,10 @@
 """A local OpenAI-compatible chat completions server for tests and benchmarks.
 
 Stdlib HTTP only. Replies come from a ``responder`` callable; faults (429, 500, timeouts,
-truncated bodies, malformed JSON content, dropped connections) are injected from a seeded RNG
-or from a fixed ``sequence``. Run standalone with ``python -m tests.support.stub_server``.
+truncated bodies, malformed JSON content, dropped connections, and replies that are no chat
+completion: an HTML page, ``{}``, no choices, an oversized body) are injected from a seeded RNG
+or from a fixed ``sequence``; prompts containing ``refuse_marker`` are answered 400. Run
+standalone with ``python -m tests.support.stub_server``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-FaultKind = Literal["429", "500", "timeout", "truncated", "malformed_json", "drop"]
+FaultKind = Literal[
+    "429",
+    "500",
+    "timeout",
+    "truncated",
+    "malformed_json",
+    "drop",
+    "html",
+    "not_json",
+    "empty",
+    "no_choices",
+    "oversized",
+]
 Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
 _RATE_FIELDS: tuple[tuple[FaultKind, str], ...] = (
@@ -33,6 +47,11 @@ _RATE_FIELDS: tuple[tuple[FaultKind, str], ...] = (
     ("truncated", "rate_truncated"),
     ("malformed_json", "rate_malformed_json"),
     ("drop", "rate_drop"),
+    ("html", "rate_html"),
+    ("not_json", "rate_not_json"),
+    ("empty", "rate_empty"),
+    ("no_choices", "rate_no_choices"),
+    ("oversized", "rate_oversized"),
 )
 
 
@@ -45,6 +64,17 @@ class FaultConfig(BaseModel):
     rate_truncated: float = Field(default=0.0, ge=0, le=1)
     rate_malformed_json: float = Field(default=0.0, ge=0, le=1)
     rate_drop: float = Field(default=0.0, ge=0, le=1)
+    rate_html: float = Field(default=0.0, ge=0, le=1)
+    rate_not_json: float = Field(default=0.0, ge=0, le=1)
+    rate_empty: float = Field(default=0.0, ge=0, le=1)
+    rate_no_choices: float = Field(default=0.0, ge=0, le=1)
+    rate_oversized: float = Field(default=0.0, ge=0, le=1)
+    oversized_bytes: int = Field(default=20_000_000, ge=1)
+    """Size of the body an ``oversized`` fault sends (a valid completion padded out)."""
+    refuse_marker: str | None = None
+    """Requests whose messages contain this text are answered 400 with ``refuse_message``
+    (a hosted API's content filter or a bad parameter for one prompt), never a capability."""
+    refuse_message: str = "the prompt was flagged by the content filter (stub)"
     retry_after_s: float = Field(default=0.05, ge=0)
     timeout_sleep_s: float = Field(default=2.0, ge=0)
     sequence: list[FaultKind | None] = Field(default_factory=list)
@@ -75,13 +105,15 @@ class StubStats:
     requests: int = 0
     completions: int = 0
     rejected: int = 0
+    refused: int = 0
+    """Requests answered 400 for their prompt (``refuse_marker``)."""
     in_flight: int = 0
     peak_in_flight: int = 0
     """Most chat-completion requests the server was handling at once."""
     faults: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def bump(self, name: Literal["requests", "completions", "rejected"]) -> None:
+    def bump(self, name: Literal["requests", "completions", "rejected", "refused"]) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
 
@@ -104,6 +136,7 @@ class StubStats:
                 "requests": self.requests,
                 "completions": self.completions,
                 "rejected": self.rejected,
+                "refused": self.refused,
                 "peak_in_flight": self.peak_in_flight,
                 "faults": dict(self.faults),
             }
@@ -374,6 +407,11 @@ class _Handler(BaseHTTPRequestHandler):
             stub.stats.bump("rejected")
             self._send(400, _error_body(rejection[0], "invalid_request_error", rejection[1]))
             return
+        marker = stub.faults.refuse_marker
+        if marker and any(marker in _message_text(m) for m in body.get("messages") or []):
+            stub.stats.bump("refused")
+            self._send(400, _error_body(stub.faults.refuse_message, "invalid_request_error"))
+            return
         fault = entry.fault = stub.draw_fault()
         if fault is not None:
             stub.stats.bump_fault(fault)
@@ -390,17 +428,53 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "timeout":
             stub.sleep(stub.faults.timeout_sleep_s)
+        if fault in ("html", "not_json", "empty", "no_choices"):
+            self._send_not_a_completion(fault)
+            return
         try:
             reply = stub.responder(body)
         except Exception as exc:
             self._send(500, _error_body(f"responder failed: {exc!r}", "server_error"))
             return
         completion = self._completion(body, reply, malformed=fault == "malformed_json")
+        if fault == "oversized":
+            self._send_oversized(completion, stub.faults.oversized_bytes)
+            return
         stub.stats.bump("completions")
         if body.get("stream"):
             self._send(200, self._as_sse(body, completion), content_type="text/event-stream")
         else:
             self._send(200, completion, cut=fault == "truncated")
+
+    def _send_not_a_completion(self, fault: FaultKind) -> None:
+        """A 200 reply that is no chat completion: a proxy's HTML page (labelled as HTML or as
+        JSON), ``{}``, no choices."""
+        page = "<!DOCTYPE html><html><body><h1>Welcome</h1>Sign in to continue.</body></html>"
+        if fault == "html":
+            self._send(200, page, content_type="text/html; charset=utf-8")
+        elif fault == "not_json":
+            self._send(200, page)
+        elif fault == "empty":
+            self._send(200, {})
+        else:
+            self._send(200, {"id": "chatcmpl-stub", "object": "chat.completion", "choices": []})
+
+    def _send_oversized(self, completion: dict[str, Any], size: int) -> None:
+        """``completion`` with its content padded with spaces to a body of ``size`` bytes,
+        sent without a Content-Length (the body ends when the connection closes), in chunks."""
+        message = completion["choices"][0]["message"]
+        pad = max(size - len(json.dumps(completion)), 0)
+        message["content"] = (message.get("content") or "") + " " * pad
+        data = json.dumps(completion).encode()
+        self._done()
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client hangs up once it has read enough
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for start in range(0, len(data), 1 << 20):
+                self.wfile.write(data[start : start + (1 << 20)])
 
     def _capability_rejection(self, body: dict[str, Any]) -> tuple[str, str] | None:
         fmt = body.get("response_format") or {}

@@ -206,6 +206,9 @@ def test_router_shares_models_between_identical_configs() -> None:
         "adjudicator": "m1",
     }
     assert router.for_role("critic").meter is meter
+    # One (endpoint, model) learns its structured-output method once, whatever the api key.
+    assert router.for_role("adjudicator").methods is router.for_role("generator").methods
+    assert router.for_role("critic").methods is not router.for_role("generator").methods
 
 
 def test_router_rejects_bad_setup() -> None:

@@ -1,0 +1,119 @@
+"""The HTTP client under the OpenAI SDK: a pool per event loop, every request counted against
+the run's limits, every reply's size capped.
+
+Each HTTP request, an SDK retry included, takes a request slot until the response head arrives
+(back-off between retries holds none), a turn of the requests-per-minute limit, and a
+reservation of its body's size in tokens in the tokens-per-minute window. ``StructuredLLM``
+settles the last request of a call with the reply's real usage (``charged_requests``); a
+request that failed keeps its estimate. A reply body over ``MAX_RESPONSE_BYTES`` raises
+``LLMProtocolError`` as soon as that many bytes have arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from clinsynth.llm_errors import LLMProtocolError
+from clinsynth.tools.limits import CallLimits
+
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""Largest reply body read from an endpoint (a chat completion is a few kilobytes)."""
+
+_reports: ContextVar[list[Callable[[int], None]] | None] = ContextVar(
+    "clinsynth_http_reports", default=None
+)
+
+
+@contextmanager
+def charged_requests() -> Iterator[list[Callable[[int], None]]]:
+    """Collect, for each HTTP request sent in this context, the function that settles its
+    token reservation with the real usage."""
+    reports: list[Callable[[int], None]] = []
+    token = _reports.set(reports)
+    try:
+        yield reports
+    finally:
+        _reports.reset(token)
+
+
+def _too_large(url: Any, limit: int) -> LLMProtocolError:
+    return LLMProtocolError(
+        f"{url}: the reply is larger than {limit:,} bytes, not an OpenAI chat completion"
+    )
+
+
+def loop_safe_async_client(limits: CallLimits | None = None) -> Any:
+    """An async HTTP client for the OpenAI SDK with one connection pool per event loop.
+
+    langchain-openai caches one async client per base URL, and pooled connections belong to the
+    loop that opened them: a second ``asyncio.run`` with the same model then fails with "Event
+    loop is closed". Here each running loop gets its own pool; pools of closed loops are dropped.
+    """
+    import openai
+
+    max_bytes = MAX_RESPONSE_BYTES
+    # The SDK is built on httpx (openai<3) or httpx2 (openai>=3); use the one it uses.
+    httpx: Any = importlib.import_module(
+        openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]
+    )
+
+    class CappedStream(httpx.AsyncByteStream):
+        def __init__(self, inner: Any, url: Any) -> None:
+            self._inner = inner
+            self._url = url
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            seen = 0
+            async for chunk in self._inner:
+                seen += len(chunk)
+                if seen > max_bytes:
+                    raise _too_large(self._url, max_bytes)
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self._inner.aclose()
+
+    class LoopLocalTransport(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self._lock = threading.Lock()
+            self._pools: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+
+        def _pool(self) -> Any:
+            loop = asyncio.get_running_loop()
+            entry = self._pools.get(id(loop))
+            if entry is not None and entry[0] is loop:
+                return entry[1]
+            with self._lock:
+                self._pools = {k: v for k, v in self._pools.items() if not v[0].is_closed()}
+                if id(loop) not in self._pools:
+                    pool = httpx.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
+                    self._pools[id(loop)] = (loop, pool)
+                return self._pools[id(loop)][1]
+
+        async def handle_async_request(self, request: Any) -> Any:
+            if limits is None:
+                response = await self._pool().handle_async_request(request)
+            else:
+                size = int(request.headers.get("content-length") or 0)
+                async with limits.call((size + 3) // 4) as report:
+                    response = await self._pool().handle_async_request(request)
+                reports = _reports.get()
+                if reports is not None:
+                    reports.append(report)
+            length = response.headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > max_bytes:
+                await response.aclose()
+                raise _too_large(request.url, max_bytes)
+            response.stream = CappedStream(response.stream, request.url)
+            return response
+
+        async def aclose(self) -> None:
+            await self._pool().aclose()
+
+    return openai.DefaultAsyncHttpxClient(transport=LoopLocalTransport())

@@ -22,17 +22,17 @@ once per process, on the first call of :func:`recognizers`, never at import time
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from presidio_analyzer import EntityRecognizer
 
-PHONE_REGIONS = (
-    "US", "CA", "GB", "IE", "FR", "DE", "IT", "ES", "PT", "NL", "BE", "CH", "AT", "SE", "NO",
-    "DK", "FI", "PL", "IN", "AU", "NZ", "ZA", "BR", "MX", "JP", "CN", "AE", "NG",
-)  # fmt: skip
-"""Regions whose national formats are matched (international '+' numbers match in any)."""
+PHONE_REGIONS = ("US", "CA", "GB", "IE", "DE", "FR", "IN", "BR")
+"""Regions whose national formats are matched; numbers with a '+' country code match in any.
+Regions with loose national formats (e.g. DK, PL, AU: any 8 or 9 digits) are left out: they
+take ISO dates, SSNs and record numbers for phone numbers."""
 
 _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
@@ -60,28 +60,58 @@ _ID = (
     r"|[A-Z]{0,3}-?\d[\dA-Z]*(?:-[\dA-Z]+)*)\b"
 )
 
+_D31 = r"(?:0?[1-9]|[12]\d|3[01])"
+_ROLE = (
+    r"(?i:\b(?:patient|nurse|name|husband|wife|son|daughter|mother|father|sister|brother"
+    r"|partner|carer)(?:\s+is)?)"
+)
+
 # (kind, pattern name, regex); compiled without IGNORECASE: case-insensitive parts say (?i:).
 _PATTERNS: list[tuple[str, str, str]] = [
     ("ssn", "grouped ssn", r"(?<![\d.-])\d{3}([- .])\d{2}\1\d{4}(?![\d-]|\.\d)"),
     ("ssn", "labelled ssn", r"(?<=(?i:\bssn|social\s+security)[^\d\n]{0,25})\d{9}\b"),
     ("mrn", "labelled record number", rf"(?<={_ID_LABEL}\s*(?:is\s+)?[#:]?\s*){_ID}"),
-    ("age", "age over 89", rf"\b{_OLD}(?:[\s-]*(?i:years?|yrs?|y)[\s-]*(?i:old|of\s+age|/o)|\s?(?i:yo)|[MF])\b"),
+    (
+        "age",
+        "age over 89",
+        rf"\b{_OLD}(?:[\s-]*(?i:years?|yrs?|y)[\s-]*(?i:old|of\s+age|/o)|\s?(?i:yo)|[MF])\b",
+    ),
     ("age", "aged over 89", rf"(?i:\bage[d:]?)\s*{_OLD}\b(?!\s*(?i:days|weeks|months|%))"),
     ("age", "age in words", r"(?i:\b(?:ninety|hundred)(?:[\s-]+\w+)?[\s-]+years?[\s-]+old)"),
-    ("date", "numeric date", r"(?<![\d/.-])(?:0?[1-9]|[12]\d|3[01])([/-])(?:0?[1-9]|[12]\d|3[01])\1(?:\d{4}|\d{2})(?![\d/-]|\.\d)"),
-    ("date", "dotted date", r"(?<![\d.])(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?:1[89]|20)\d{2}(?![\d.])"),
+    (
+        "date",
+        "numeric date",
+        rf"(?<![\d/.-]){_D31}(?:/{_D31}/(?:\d{{4}}|\d{{2}})|-{_D31}-\d{{4}})(?![\d/-]|\.\d)",
+    ),
+    (
+        "date",
+        "dotted date",
+        rf"(?<![\d.]){_D31}\.(?:0?[1-9]|1[0-2])\.(?:1[89]|20)\d{{2}}(?!\d|\.\d)",
+    ),
     ("date", "iso date", rf"\b{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b"),
     ("date", "month day", rf"\b{_MONTH}\s+{_DAY}\b(?:,?\s+{_YEAR}\b)?"),
     ("date", "day month", rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR}\b)?(?!\w)"),
-    ("address", "street", rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:{_NAME}\s+){{1,3}}{_STREET}\b\.?"),
+    (
+        "address",
+        "street",
+        rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:(?:{_NAME}|\d+(?:st|nd|rd|th))\s+){{1,3}}{_STREET}\b\.?",
+    ),
     ("address", "rue", r"\b\d{1,4},?\s+(?:Rue|Avenue|Boulevard|Chemin|Via|Calle|Rua)\s+\w+"),
     ("address", "po box", r"(?i:\bP\.?\s?O\.?\s+Box\s+\d+)"),
     ("address", "uk postcode", r"\b(?:[A-Z]{1,2}\d[A-Z\d]?)\s?\d[ABD-HJLNP-UW-Z]{2}\b"),
-    ("address", "zip code", r"(?<=(?i:\bzip(?:\s+code)?|postal\s+code)\s*:?\s*)\d{5}(?:-\d{4})?\b"),
+    (
+        "address",
+        "zip code",
+        r"(?<=(?i:\bzip(?:\s+code)?|postal\s+code)\s*:?\s*)\d{5}(?:-\d{4})?\b",
+    ),
     ("address", "state and zip", rf"\b(?:{_STATES})\s\d{{5}}(?:-\d{{4}})?\b"),
-    ("name", "title and name", rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?\s+(?:{_NAME}\s+)?{_NAME}"),
-    ("name", "role and name", rf"(?<=(?i:\b(?:patient|nurse|name|husband|wife|son|daughter|mother|father|sister|brother|partner|carer)(?:\s+is)?)[,:]?\s+){_NAME}\s+{_NAME}"),
-]  # fmt: skip
+    (
+        "name",
+        "title and name",
+        rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?\s+(?:{_NAME}\s+)?{_NAME}",
+    ),
+    ("name", "role and name", rf"(?<={_ROLE}[,:]?\s+){_NAME}\s+{_NAME}"),
+]
 
 _LOCK = threading.Lock()
 _BUILT: list[tuple[str, EntityRecognizer]] | None = None
@@ -94,6 +124,14 @@ def _offline_domain_check() -> Any:
     return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
 
+def _implausible(kind: str, text: str) -> bool:
+    """Record numbers need four digits; numeric dates must fit day-first or month-first order."""
+    if kind == "mrn":
+        return sum(c.isdigit() for c in text) < 4
+    numeric = re.match(r"(\d{1,2})[/.-](\d{1,2})[/.-]", text) if kind == "date" else None
+    return bool(numeric) and int(numeric[1]) > 12 and int(numeric[2]) > 12  # type: ignore[index]
+
+
 def _build() -> list[tuple[str, EntityRecognizer]]:
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import (
@@ -102,46 +140,44 @@ def _build() -> list[tuple[str, EntityRecognizer]]:
         IpRecognizer,
         PhoneRecognizer,
         UrlRecognizer,
-        UsSsnRecognizer,
     )
 
     extract = _offline_domain_check()
 
-    class OfflineEmail(EmailRecognizer):  # type: ignore[misc]
+    class OfflineEmail(EmailRecognizer):
         def validate_result(self, pattern_text: str) -> bool:
             return bool(extract(pattern_text).fqdn)
 
-    class OfflineUrl(UrlRecognizer):  # type: ignore[misc]
+    class OfflineUrl(UrlRecognizer):
         def validate_result(self, pattern_text: str) -> bool:
             return bool(extract(pattern_text).fqdn)
 
-    class Labelled(PatternRecognizer):  # type: ignore[misc]
-        """A project pattern; record numbers need at least four digits."""
+    class Labelled(PatternRecognizer):
+        """Project patterns of one kind, with that kind's sanity rules."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
-            return self.name == "mrn" and sum(c.isdigit() for c in pattern_text) < 4
+            return _implausible(self.supported_entities[0].lower(), pattern_text)
 
     built: list[tuple[str, EntityRecognizer]] = [
-        ("phone", PhoneRecognizer(supported_regions=PHONE_REGIONS, leniency=1)),
-        ("email", OfflineEmail()),
         ("url", OfflineUrl()),
+        ("email", OfflineEmail()),
         ("ip_address", IpRecognizer()),
         ("account", CreditCardRecognizer()),
+        ("phone", PhoneRecognizer(supported_regions=PHONE_REGIONS, leniency=1)),
     ]
-    ssn_patterns = [Pattern(name, regex, 0.8) for kind, name, regex in _PATTERNS if kind == "ssn"]
-    built.append(("ssn", UsSsnRecognizer(patterns=ssn_patterns)))
-    kinds = dict.fromkeys(kind for kind, _, _ in _PATTERNS if kind != "ssn")
-    for kind in kinds:
+    project: list[tuple[str, EntityRecognizer]] = []
+    for kind in dict.fromkeys(kind for kind, _, _ in _PATTERNS):
         patterns = [Pattern(name, regex, 0.8) for k, name, regex in _PATTERNS if k == kind]
         recognizer = Labelled(
             supported_entity=kind.upper(), name=kind, patterns=patterns, global_regex_flags=0
         )
-        built.append((kind, recognizer))
-    return built
+        project.append((kind, recognizer))
+    return project + built
 
 
 def recognizers() -> list[tuple[str, EntityRecognizer]]:
-    """(kind, recognizer) pairs, built on the first call and shared by every thread after."""
+    """(kind, recognizer) pairs, built on the first call and shared by every thread after; on
+    two hits of one span the earlier pair's kind wins (phone numbers, the loosest, come last)."""
     global _BUILT
     if _BUILT is None:
         with _LOCK:

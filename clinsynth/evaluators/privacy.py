@@ -23,6 +23,10 @@ PhiKind = Literal[
 ]  # fmt: skip
 
 
+_TRIM_END = {"url": ".,;:!?)'\"", "email": "."}
+"""Trailing punctuation that Presidio's URL and email patterns take in and a sentence owns."""
+
+
 class PhiHit(BaseModel):
     """One suspected identifier: its kind, the matched text and its character offsets."""
 
@@ -33,17 +37,25 @@ class PhiHit(BaseModel):
 
 
 def find_phi(text: str) -> list[PhiHit]:
-    """All suspected identifiers in ``text``, by position; hits inside a longer hit are dropped."""
-    hits: list[PhiHit] = []
-    for kind, recognizer in recognizers():
-        for r in recognizer.analyze(text, recognizer.supported_entities, None):
-            hits.append(PhiHit(kind=kind, text=text[r.start : r.end], start=r.start, end=r.end))  # type: ignore[arg-type]
-    hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
+    """All suspected identifiers in ``text``, by position; hits inside a longer hit are dropped,
+    and of two hits on one span the one of the more specific recognizer is kept."""
+    found: list[tuple[int, int, int, str]] = []
+    for rank, (kind, recognizer) in enumerate(recognizers()):
+        # Pattern and phone recognizers take no NLP artifacts (no NER model is run).
+        for r in recognizer.analyze(text, recognizer.supported_entities, None):  # type: ignore[arg-type]
+            end = r.start + len(text[r.start : r.end].rstrip(_TRIM_END.get(kind, "")))
+            found.append((r.start, r.start - end, rank, kind))
+    found.sort()
     kept: list[PhiHit] = []
-    for hit in hits:
-        if kept and hit.start < kept[-1].end:
+    for start, minus_length, _, kind in found:
+        end = start - minus_length
+        if kept and start < kept[-1].end:
             continue
-        kept.append(hit)
+        kept.append(
+            PhiHit.model_validate(
+                {"kind": kind, "text": text[start:end], "start": start, "end": end}
+            )
+        )
     return kept
 
 

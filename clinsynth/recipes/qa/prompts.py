@@ -86,6 +86,9 @@ DISTILL_USER = (
     'Return the exact quote, or "unanswerable".'
 )
 
+SYSTEM_PROMPTS = (SUMMARY_SYSTEM, QUESTION_SYSTEM + NO_OVERLAP_RULE, DISTILL_SYSTEM)
+"""Every system prompt of the recipe (the question prompt with its longest variant)."""
+
 
 def summary_messages(document: str) -> list[BaseMessage]:
     """Messages for the schema-summary (reasoner) step."""

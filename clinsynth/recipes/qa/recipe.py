@@ -126,11 +126,7 @@ class QARecipe(Recipe):
 
     name: ClassVar[str] = "qa"
     prompt_version: ClassVar[str] = prompts.PROMPT_VERSION
-    instructions: ClassVar[tuple[str, ...]] = (
-        prompts.SUMMARY_SYSTEM,
-        prompts.QUESTION_SYSTEM + prompts.NO_OVERLAP_RULE,
-        prompts.DISTILL_SYSTEM,
-    )
+    instructions: ClassVar[tuple[str, ...]] = prompts.SYSTEM_PROMPTS
     item_model: ClassVar[type[BaseModel]] = QADraft
     reasoning_model: ClassVar[type[BaseModel] | None] = ClinicalSummary
     refine_model: ClassVar[type[BaseModel] | None] = QAAnswer

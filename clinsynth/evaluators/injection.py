@@ -45,10 +45,12 @@ def injection_check(fields: Mapping[str, str], instructions: Sequence[str] = ())
                 found.append({"field": field, "kind": "instruction_copy", "words": run, "of": i})
     if found:
         listed = "; ".join(
-            f"{f['field']} holds an instruction to the model"
-            if f["kind"] == "directive"
-            else f"{f['field']} copies {f['words']} words of your instructions"
-            for f in found
+            dict.fromkeys(
+                f"{f['field']} holds an instruction to the model"
+                if f["kind"] == "directive"
+                else f"{f['field']} copies {f['words']} words of your instructions"
+                for f in found
+            )
         )
         reason = (
             f"the item repeats instructions instead of using the source as data: {listed}; "

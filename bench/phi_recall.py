@@ -4,6 +4,8 @@ Reads ``bench/data/phi_cases.tsv`` (our own synthetic sentences; the identifier 
 is marked ``[[...]]``). A PHI row is found when a reported hit overlaps its marked span; a clean
 row is a false positive when anything is reported. Rows alternate dev / held-out within each
 category: the patterns were tuned on the dev rows, the held-out figures are the ones to quote.
+When ``../shared`` holds the medical abstracts, 300 of them (seed 0; published abstracts, no
+patient identifiers expected) are scanned too, and every hit is listed for review.
 
     python bench/phi_recall.py [--split dev|heldout|all] [--show-misses] [--out PATH]
 """
@@ -11,9 +13,11 @@ category: the patterns were tuned on the dev rows, the held-out figures are the 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
+import random
 import re
 import time
 from collections import defaultdict
@@ -25,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "phi_cases.tsv"
 OUT = HERE / "results" / "phi_recall.json"
 SPLITS = ("dev", "heldout")
+ABSTRACTS = HERE.parent.parent / "shared" / "data" / "medical_abstracts_tc" / "medical_tc_train.csv"
 
 
 def load(path: Path) -> list[dict[str, object]]:
@@ -85,6 +90,23 @@ def evaluate(rows: list[dict[str, object]], show_misses: bool) -> dict[str, obje
     }
 
 
+def scan_abstracts(path: Path, n: int = 300) -> dict[str, object] | None:
+    """Hits on ``n`` real abstracts drawn with seed 0, or None without the data set."""
+    if not path.exists():
+        return None
+    with path.open(newline="", encoding="utf-8") as f:
+        texts = [row["medical_abstract"] for row in csv.DictReader(f)]
+    sample = random.Random(0).sample(texts, n)
+    hits = [(h.kind, h.text) for text in sample for h in find_phi(text)]
+    return {
+        "data_set": "shared/data/medical_abstracts_tc/medical_tc_train.csv",
+        "abstracts": n,
+        "chars": sum(map(len, sample)),
+        "abstracts_with_a_hit": sum(1 for text in sample if find_phi(text)),
+        "hits": hits,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=(*SPLITS, "all"), default="all")
@@ -111,6 +133,7 @@ def main() -> None:
             split: evaluate([r for r in rows if r["split"] == split], args.show_misses)
             for split in splits
         },
+        "real_abstracts": scan_abstracts(ABSTRACTS),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
@@ -120,6 +143,9 @@ def main() -> None:
             f"false positives {res['false_positives']} of {res['clean_rows']} clean rows, "
             f"{res['ms_per_row']} ms/row"
         )
+    real = result["real_abstracts"]
+    if real:
+        print(f"real abstracts: {real['abstracts_with_a_hit']} of {real['abstracts']} with a hit")
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ _PATTERNS: list[tuple[str, str, str]] = [
     ),
     ("address", "rue", r"\b\d{1,4},?\s+(?:Rue|Avenue|Boulevard|Chemin|Via|Calle|Rua)\s+\w+"),
     ("address", "po box", r"(?i:\bP\.?\s?O\.?\s+Box\s+\d+)"),
-    ("address", "uk postcode", r"\b(?:[A-Z]{1,2}\d[A-Z\d]?)\s?\d[ABD-HJLNP-UW-Z]{2}\b"),
+    ("address", "uk postcode", r"\b(?:[A-Z]{1,2}\d[A-Z\d]?) \d[ABD-HJLNP-UW-Z]{2}\b"),
     (
         "address",
         "zip code",
@@ -149,6 +149,13 @@ def _build() -> list[tuple[str, EntityRecognizer]]:
             return bool(extract(pattern_text).fqdn)
 
     class OfflineUrl(UrlRecognizer):
+        """Presidio's URLs with a scheme, and "www." ones: a bare "H2O.mL" is a unit."""
+
+        def __init__(self) -> None:
+            schemed = [p for p in UrlRecognizer.PATTERNS if "https?://" in p.regex]
+            www = Pattern("www url", r"(?i)\bwww\.[^\s<>\"'()\[\]]*[^\s<>\"'()\[\].,;:!?]", 0.5)
+            super().__init__(patterns=[*schemed, www])
+
         def validate_result(self, pattern_text: str) -> bool:
             return bool(extract(pattern_text).fqdn)
 

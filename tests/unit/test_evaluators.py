@@ -339,6 +339,7 @@ def test_find_phi_detects(text: str, kind: str, found: str) -> None:
         "The patient is 89 years old; temperature 38.4 C on day 3.",
         "Crohn disease; Glasgow Coma Scale 14/15; ST elevation in leads II, III and aVF.",
         "Patients may 3 times daily; trial arms 0.5 mg/kg and 1.0 mg/kg.",
+        "Resistance 0.05 cm H2O.mL-1.min-1 in C57BL/6 mice.",
     ],
 )
 def test_find_phi_ignores_clinical_numbers(text: str) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -133,14 +134,16 @@ def _implausible(kind: str, text: str) -> bool:
 
 
 def _build() -> list[tuple[str, EntityRecognizer]]:
-    from presidio_analyzer import Pattern, PatternRecognizer
-    from presidio_analyzer.predefined_recognizers import (
-        CreditCardRecognizer,
-        EmailRecognizer,
-        IpRecognizer,
-        PhoneRecognizer,
-        UrlRecognizer,
-    )
+    # spaCy, imported under Presidio, adds process-wide warning filters: keep the host's.
+    with warnings.catch_warnings():
+        from presidio_analyzer import Pattern, PatternRecognizer
+        from presidio_analyzer.predefined_recognizers import (
+            CreditCardRecognizer,
+            EmailRecognizer,
+            IpRecognizer,
+            PhoneRecognizer,
+            UrlRecognizer,
+        )
 
     extract = _offline_domain_check()
 

@@ -240,12 +240,14 @@ def test_accepted_item_is_kept_unmasked() -> None:
 
 def test_recognizers_load_lazily_once() -> None:
     code = (
-        "import sys, time\n"
+        "import sys, warnings\n"
         "import clinsynth.evaluators, clinsynth.agents.critic\n"
         "assert 'presidio_analyzer' not in sys.modules\n"
         "from clinsynth.evaluators.phi_recognizers import recognizers\n"
+        "filters = list(warnings.filters)\n"
         "first = recognizers()\n"
         "assert 'presidio_analyzer' in sys.modules and recognizers() is first\n"
+        "assert warnings.filters == filters\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr

@@ -16,8 +16,10 @@ Dates follow HIPAA Safe Harbor: every date more specific than the year is PHI (a
 and a day with its month, "2 February"); a bare year ("in 2019") or a month and year are not
 flagged, nor are numeric day/month pairs without a year ("3/4" reads as a ratio).
 
-Building the recognizers imports Presidio (and spaCy under it), which takes seconds: it happens
-once per process, on the first call of :func:`recognizers`, never at import time.
+Building the recognizers imports Presidio (and spaCy under it), which takes seconds (4 to 7 s on
+a loaded 2-core machine): it happens once per process, on the first call of :func:`recognizers`,
+never at import time. After that a check costs about 4 ms per 1000 characters
+(``bench/results/phi_recall.json``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from typing import Any
 
 from clinsynth.agents._common import chunks_of, task_of
 from clinsynth.agents.deps import Deps
-from clinsynth.evaluators.privacy import privacy_check
 from clinsynth.evaluators.similarity import near_duplicate_check
 from clinsynth.schemas import Attempt, CheckResult, CriticReport, ItemState
 
@@ -26,7 +25,8 @@ def malformed_report(error: str | None) -> CriticReport:
 
 
 def make_critic(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]]]:
-    """Build the critic node: recipe checks + privacy + near-duplicate against accepted items."""
+    """Build the critic node: recipe checks + privacy and injection over every generated field +
+    near-duplicate against accepted items."""
     recipe = deps.recipe
     threshold = recipe.options.near_duplicate_threshold
 
@@ -36,8 +36,8 @@ def make_critic(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]]]:
             last = Attempt.model_validate(state["attempts"][-1])
             return malformed_report(last.error)
         checks = recipe.checks(task_of(state), item, chunks_of(state))
+        checks.extend(recipe.safety_checks(item))
         text = recipe.text_for_similarity(item)
-        checks.append(privacy_check(text))
         checks.append(near_duplicate_check(deps.registry.nearest(text), threshold=threshold))
         return CriticReport.from_checks(checks)
 

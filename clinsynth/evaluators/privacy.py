@@ -1,24 +1,30 @@
-"""Detection of protected health information (PHI) patterns in generated text.
+"""Detection and masking of protected health information (PHI) in generated text.
 
-Regexes for direct identifiers: US phone numbers, emails, social security numbers, medical
-record numbers, full calendar dates (with a year), street addresses, URLs and IPv4 addresses.
-They are tuned for few false positives on clinical prose: doses ("5 mg/kg", "10-20-40 mg"),
-blood pressures ("120/80"), ratios ("2/3 patients") and bare years are not flagged; a date
-must carry a year (with "-" separators a four-digit one).
+The recognizers are Presidio's plus project patterns (:mod:`clinsynth.evaluators.phi_recognizers`
+says which, and what is not caught: names only after a title or role word, no NER). They load
+once per process, on the first check. ``bench/phi_recall.py`` measures recall per kind and false
+positives on clean clinical sentences.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Collection
-from typing import Literal
+from collections.abc import Collection, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from clinsynth.evaluators.phi_recognizers import recognizers
 from clinsynth.schemas import CheckResult
 
-PhiKind = Literal["phone", "email", "ssn", "mrn", "date", "address", "url", "ip_address"]
+PhiKind = Literal[
+    "phone", "email", "ssn", "mrn", "date", "address", "url", "ip_address", "name", "age",
+    "account",
+]  # fmt: skip
+
+
+_TRIM_END = {"url": ".,;:!?)'\"", "email": "."}
+"""Trailing punctuation that Presidio's URL and email patterns take in and a sentence owns."""
 
 
 class PhiHit(BaseModel):
@@ -30,88 +36,26 @@ class PhiHit(BaseModel):
     end: int
 
 
-_MONTH = (
-    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
-_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
-_YEAR = r"(?:1[89]\d{2}|2\d{3})"
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_STREET_SUFFIX = (
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Court|Place|Terrace"
-    r"|Parkway|Pkwy|Circle|Highway|Hwy|Way)"
-)
-
-_PATTERNS: list[tuple[PhiKind, re.Pattern[str]]] = [
-    ("url", re.compile(r"\b(?:https?://|www\.)[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]", re.I)),
-    ("email", re.compile(r"\b[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")),
-    ("ip_address", re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\w|\.\d)")),
-    (
-        "ssn",
-        re.compile(
-            r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"
-            r"|\b(?:ssn|social security(?: number| no\.?)?)\s*[:#]?\s*\d{9}\b",
-            re.I,
-        ),
-    ),
-    (
-        "phone",
-        re.compile(
-            r"(?<![\w-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w-])"
-        ),
-    ),
-    (
-        "mrn",
-        re.compile(
-            r"\b(?:mrn|medical record(?: number| no\.?| #)?|chart (?:number|no\.?)|patient id)"
-            r"\s*(?:is\s*)?[:#]?\s*[a-z]{0,3}-?\d{4,}\b",
-            re.I,
-        ),
-    ),
-    (
-        "date",
-        re.compile(
-            r"(?<![\w/.-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|[12]\d|3[01])/(?:\d{4}|\d{2})"
-            r"(?![\w/-]|\.\d)"
-            r"|(?<![\w/.-])(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|[12]\d|3[01])-\d{4}(?![\w/-]|\.\d)"
-            rf"|\b{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b"
-            rf"|\b{_MONTH}\s+{_DAY},?\s+{_YEAR}\b"
-            rf"|\b{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}\b",
-            re.I,
-        ),
-    ),
-    (
-        "address",
-        re.compile(
-            rf"\b\d{{1,6}}\s+(?:(?:[A-Z][a-z]+|\d+(?:st|nd|rd|th))\.?\s+){{1,4}}{_STREET_SUFFIX}\b\.?"
-        ),
-    ),
-]
-
-
-def _plausible_date(hit: str) -> bool:
-    """Reject numeric m/d/y triples that fit neither month-first nor day-first order."""
-    parts = re.split(r"[/-]", hit)
-    if len(parts) != 3 or len(parts[0]) == 4:
-        return True
-    first, second = int(parts[0]), int(parts[1])
-    return first <= 12 or second <= 12
-
-
 def find_phi(text: str) -> list[PhiHit]:
-    """All suspected identifiers in ``text``, by position; hits inside a longer hit are dropped."""
-    hits: list[PhiHit] = []
-    for kind, pattern in _PATTERNS:
-        for m in pattern.finditer(text):
-            if kind == "date" and not _plausible_date(m.group()):
-                continue
-            hits.append(PhiHit(kind=kind, text=m.group(), start=m.start(), end=m.end()))
-    hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
+    """All suspected identifiers in ``text``, by position; hits inside a longer hit are dropped,
+    and of two hits on one span the one of the more specific recognizer is kept."""
+    found: list[tuple[int, int, int, str]] = []
+    for rank, (kind, recognizer) in enumerate(recognizers()):
+        # Pattern and phone recognizers take no NLP artifacts (no NER model is run).
+        for r in recognizer.analyze(text, recognizer.supported_entities, None):  # type: ignore[arg-type]
+            end = r.start + len(text[r.start : r.end].rstrip(_TRIM_END.get(kind, "")))
+            found.append((r.start, r.start - end, rank, kind))
+    found.sort()
     kept: list[PhiHit] = []
-    for hit in hits:
-        if kept and hit.start < kept[-1].end:
+    for start, minus_length, _, kind in found:
+        end = start - minus_length
+        if kept and start < kept[-1].end:
             continue
-        kept.append(hit)
+        kept.append(
+            PhiHit.model_validate(
+                {"kind": kind, "text": text[start:end], "start": start, "end": end}
+            )
+        )
     return kept
 
 
@@ -120,16 +64,44 @@ def mask(text: str) -> str:
     return "".join("*" if c.isalnum() else c for c in text)
 
 
-def privacy_check(text: str, *, allowed_kinds: Collection[str] = ()) -> CheckResult:
-    """Fail when ``text`` contains identifiers of a kind not in ``allowed_kinds``.
+def redact(text: str) -> str:
+    """``text`` with every suspected identifier replaced by its masked shape."""
+    out = text
+    for hit in reversed(find_phi(text)):
+        out = out[: hit.start] + mask(hit.text) + out[hit.end :]
+    return out
 
-    The reason and details give each hit's kind, a masked preview and its offsets, never the
-    identifier itself.
+
+def redact_value(value: Any) -> Any:
+    """:func:`redact` applied to every string inside ``value`` (dicts and lists walked)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value
+
+
+def privacy_check(
+    fields: str | Mapping[str, str], *, allowed_kinds: Collection[str] = ()
+) -> CheckResult:
+    """Fail when any field (a text, or field name → text) holds an identifier of a kind not in
+    ``allowed_kinds``.
+
+    The reason and details give each hit's field, kind, a masked preview and its offsets, never
+    the identifier itself.
     """
-    hits = [h for h in find_phi(text) if h.kind not in allowed_kinds]
-    kinds = Counter(h.kind for h in hits)
+    named = {"text": fields} if isinstance(fields, str) else fields
+    hits = [
+        (field, h)
+        for field, text in named.items()
+        for h in find_phi(text)
+        if h.kind not in allowed_kinds
+    ]
+    kinds = Counter(h.kind for _, h in hits)
     if hits:
-        listed = "; ".join(f"{h.kind} '{mask(h.text)}'" for h in hits)
+        listed = "; ".join(f"{h.kind} '{mask(h.text)}' in {field}" for field, h in hits)
         reason = f"{len(hits)} possible identifier(s) found: {listed}"
     else:
         reason = "no identifiers found"
@@ -143,9 +115,16 @@ def privacy_check(text: str, *, allowed_kinds: Collection[str] = ()) -> CheckRes
         details={
             "count": len(hits),
             "kinds": dict(kinds),
+            "fields": sorted(named),
             "hits": [
-                {"kind": h.kind, "preview": mask(h.text), "start": h.start, "end": h.end}
-                for h in hits
+                {
+                    "field": field,
+                    "kind": h.kind,
+                    "preview": mask(h.text),
+                    "start": h.start,
+                    "end": h.end,
+                }
+                for field, h in hits
             ],
         },
     )

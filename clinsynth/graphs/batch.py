@@ -169,7 +169,8 @@ def package_versions() -> dict[str, str]:
 
 
 def build_record(final: dict[str, Any], deps: Deps) -> ItemRecord:
-    """Turn an item's final graph state into its JSONL record."""
+    """Turn an item's final graph state into its JSONL record; PHI is masked in the history's
+    raw model output and items, and in a rejected item (an accepted one passed the check)."""
     task = Task.model_validate(final["task"])
     attempts = [Attempt.model_validate(a) for a in final.get("attempts") or []]
     report = CriticReport.model_validate(final["report"]) if final.get("report") else None
@@ -191,6 +192,9 @@ def build_record(final: dict[str, Any], deps: Deps) -> ItemRecord:
         usage=Usage.model_validate(final.get("usage") or {}),
         duration_s=round(time.time() - final["started_at"], 4) if final.get("started_at") else None,
     )
+    attempts = [deps.recipe.redacted_attempt(a) for a in attempts]
+    if status == "rejected" and item is not None:
+        item = deps.recipe.redacted(item)
     reasons = list(final.get("reasons") or [])
     if status == "rejected" and not reasons:
         reasons = ["rejected without a reason from the graph"]

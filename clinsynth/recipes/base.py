@@ -14,7 +14,14 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clinsynth.config import ConfigError, RunConfig, one_line
-from clinsynth.schemas import CheckResult, CriticReport, LabelChange, SourceChunk, Task
+from clinsynth.schemas import (
+    Attempt,
+    CheckResult,
+    CriticReport,
+    LabelChange,
+    SourceChunk,
+    Task,
+)
 
 
 class RetrievalRequest(BaseModel):
@@ -65,6 +72,8 @@ class Recipe(ABC):
     """LLM role of the refinement call; an unconfigured role falls back to the default model."""
     refine_temperature: ClassVar[float | None] = 0.0
     """Sampling temperature of the refinement call (None: the endpoint's default)."""
+    instructions: ClassVar[tuple[str, ...]] = ()
+    """The recipe's system prompts: an item must not repeat them (the injection check)."""
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         try:
@@ -145,7 +154,48 @@ class Recipe(ABC):
 
     @abstractmethod
     def text_for_similarity(self, item: dict[str, Any]) -> str:
-        """The text near-duplicate and privacy checks look at."""
+        """The text the near-duplicate check looks at."""
+
+    def text_fields(self, item: dict[str, Any]) -> dict[str, str]:
+        """Every text the model generated for ``item``, by field (list entries as ``name[i]``);
+        default: the fields of :attr:`item_model`. The privacy and injection checks read these."""
+        fields: dict[str, str] = {}
+        for name in self.item_model.model_fields:
+            value = item.get(name)
+            if isinstance(value, str):
+                fields[name] = value
+            elif isinstance(value, list):
+                fields.update(
+                    {f"{name}[{i}]": v for i, v in enumerate(value) if isinstance(v, str)}
+                )
+        return fields
+
+    def safety_checks(self, item: dict[str, Any]) -> list[CheckResult]:
+        """The privacy and injection checks over :meth:`text_fields`, run on every recipe."""
+        from clinsynth.evaluators.injection import injection_check
+        from clinsynth.evaluators.privacy import privacy_check
+
+        fields = self.text_fields(item)
+        return [privacy_check(fields), injection_check(fields, self.instructions)]
+
+    def redacted(self, item: dict[str, Any]) -> dict[str, Any]:
+        """``item`` with PHI masked in every field :meth:`text_fields` reads."""
+        from clinsynth.evaluators.privacy import redact_value
+
+        names = {name.split("[", 1)[0] for name in self.text_fields(item)}
+        return {k: redact_value(v) if k in names else v for k, v in item.items()}
+
+    def redacted_attempt(self, attempt: Attempt) -> Attempt:
+        """``attempt`` with PHI masked in its raw model output, its error and its item."""
+        from clinsynth.evaluators.privacy import redact
+
+        return attempt.model_copy(
+            update={
+                "raw_output": redact(attempt.raw_output) if attempt.raw_output else None,
+                "error": redact(attempt.error) if attempt.error else None,
+                "item": self.redacted(attempt.item) if attempt.item is not None else None,
+            }
+        )
 
     def relabel(self, task: Task, item: dict[str, Any], report: CriticReport) -> Relabel:
         """Apply the critic's relabel request; default: reject, as there is no label policy."""

@@ -509,10 +509,9 @@ class ClinsynthToolkit:
     # -- critique ----------------------------------------------------------------------------
 
     def critique(self, args: CritiqueArgs) -> CritiqueResult:
-        """Run the recipe's measurable checks and the privacy check on one item."""
+        """Run the recipe's measurable checks and the privacy and injection checks on one item."""
         from pydantic import ValidationError
 
-        from clinsynth.evaluators.privacy import privacy_check
         from clinsynth.recipes import get_recipe
         from clinsynth.schemas import CriticReport
 
@@ -525,7 +524,7 @@ class ClinsynthToolkit:
         chunks = [SourceChunk(id="context", text=args.context)]
         item = recipe.finalize(task, draft, chunks)
         checks = recipe.checks(task, item, chunks)
-        checks.append(privacy_check(recipe.text_for_similarity(item)))
+        checks.extend(recipe.safety_checks(item))
         report = CriticReport.from_checks(checks)
         return CritiqueResult(
             verdict=report.verdict, reasons=report.reasons, checks=report.checks, item=item
@@ -701,8 +700,8 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
         "generate, critic loop); returns the accepted items with their measured scores."
     ),
     "critique_item": (
-        "Run the critic's measurable checks (overlap, answer validity, difficulty, privacy) "
-        "on one item; returns the verdict and the reasons."
+        "Run the critic's measurable checks (overlap, answer validity, difficulty, privacy, "
+        "injection) on one item; returns the verdict and the reasons."
     ),
     "correct_labels": (
         "Find texts whose given label a cross-validated classifier disagrees with; flags "

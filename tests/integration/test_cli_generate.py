@@ -106,7 +106,7 @@ def test_accept_path(stub: StubServer, demo_store_path: Path, tmp_path: Path) ->
     assert len(accepted) == 4 and rejected == []
     for rec in accepted:
         item, prov = rec["item"], rec["provenance"]
-        assert prov["recipe"] == "qa" and prov["prompt_version"] == "qa-v2"
+        assert prov["recipe"] == "qa" and prov["prompt_version"] == "qa-v3"
         assert prov["model"] == "stub-model" and prov["attempts"] == 1
         assert prov["source_ids"] and prov["source_ids"][0] == item["context_id"]
         assert {"lexical_overlap", "answer_validity", "privacy", "near_duplicate"} <= set(

@@ -90,7 +90,7 @@ def test_notes_generate_then_correct_run(stub: StubServer, tmp_path: Path) -> No
     revised = 0
     for rec in accepted:
         item, prov = rec["item"], rec["provenance"]
-        assert prov["recipe"] == "notes" and prov["prompt_version"] == "notes-v1"
+        assert prov["recipe"] == "notes" and prov["prompt_version"] == "notes-v2"
         assert {"length", "format", "label_leak", "copied_from_example", "privacy"} <= set(
             prov["critic_scores"]
         )

@@ -52,7 +52,7 @@ def test_generate_trials_through_stub(
     revised = 0
     for rec in accepted:
         item, prov = rec["item"], rec["provenance"]
-        assert prov["recipe"] == "trials" and prov["prompt_version"] == "trials-v1"
+        assert prov["recipe"] == "trials" and prov["prompt_version"] == "trials-v2"
         assert item["label"] == rec["task"]["label"] and item["source"] == "synthetic"
         assert rec["task"]["params"]["intervention"] in " ".join(item["interventions"])
         assert len(prov["source_ids"]) == 3

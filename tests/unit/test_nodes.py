@@ -164,6 +164,7 @@ def test_critic_accepts_good_item(demo_store_path: Path) -> None:
         "answer_validity",
         "difficulty",
         "privacy",
+        "injection",
         "near_duplicate",
     }
 

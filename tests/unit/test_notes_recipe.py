@@ -24,7 +24,7 @@ def test_prompt_renders_examples_class_and_length() -> None:
         topic="breast",
         feedback=[],
     )
-    assert prompts.PROMPT_VERSION == "notes-v1"
+    assert prompts.PROMPT_VERSION == "notes-v2"
     assert "Never name the class" in str(system.content)
     text = str(user.content)
     assert text.startswith("Class: 1 (neoplasms)\n")

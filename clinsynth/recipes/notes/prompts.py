@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-PROMPT_VERSION = "notes-v1"
+from clinsynth.recipes.passages import data_rule, quote
+
+PROMPT_VERSION = "notes-v2"
 
 NOTE_SYSTEM = (
     "You write realistic, entirely fictional clinical texts used to train text classifiers. "
@@ -14,7 +16,7 @@ NOTE_SYSTEM = (
     "class in style, length and structure, and be new: do not copy sentences from the "
     "examples and do not reuse their patients, numbers or names. Never name the class "
     "itself in the text; let the clinical content show it. Invent no real person's details."
-)
+) + data_rule("example")
 
 NOTE_USER = (
     "Class: {label}{description}\n\n"
@@ -23,8 +25,6 @@ NOTE_USER = (
     "Write one new text of class {label}, about {length} words long. "
     "Return only the text in the field 'text'."
 )
-
-EXAMPLE_BLOCK = "<example>\n{text}\n</example>"
 
 FEEDBACK_BLOCK = (
     "\n<feedback>\nA reviewer sent your previous text back for these reasons:\n{reasons}\n"
@@ -46,7 +46,7 @@ def note_messages(
     user = NOTE_USER.format(
         label=label,
         description=f" ({description})" if description else "",
-        examples="\n".join(EXAMPLE_BLOCK.format(text=t.strip()) for t in examples),
+        examples="\n".join(quote("example", t.strip()) for t in examples),
         focus=focus,
         length=length_words,
     )

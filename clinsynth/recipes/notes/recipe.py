@@ -94,6 +94,7 @@ class NotesRecipe(Recipe):
 
     name: ClassVar[str] = "notes"
     prompt_version: ClassVar[str] = prompts.PROMPT_VERSION
+    instructions: ClassVar[tuple[str, ...]] = (prompts.NOTE_SYSTEM,)
     item_model: ClassVar[type[BaseModel]] = NoteDraft
     options_model: ClassVar[type[RecipeOptions]] = NotesOptions
     default_temperature: ClassVar[float] = 0.9

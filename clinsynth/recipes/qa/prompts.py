@@ -11,7 +11,9 @@ from typing import Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-PROMPT_VERSION = "qa-v2"
+from clinsynth.recipes.passages import data_rule, quote
+
+PROMPT_VERSION = "qa-v3"
 
 Variant = Literal["direct", "no_overlap", "summary", "summary+no_overlap"]
 VARIANTS: tuple[Variant, ...] = ("direct", "no_overlap", "summary", "summary+no_overlap")
@@ -31,18 +33,18 @@ SUMMARY_SYSTEM = (
     "You are a clinical documentation specialist. Read the document and fill the summary "
     "schema with short factual phrases taken from it. Use an empty list for a field the "
     "document does not cover. Do not add facts that are not in the document."
-)
+) + data_rule("document")
 
 SUMMARY_USER = (
     "Summarise this document into the fields history, conditions, symptoms, findings, "
-    "diagnostics and treatments.\n\n<document>\n{document}\n</document>"
+    "diagnostics and treatments.\n\n{document}"
 )
 
 QUESTION_SYSTEM = (
     "You write hard reading-comprehension questions for training clinical question-answering "
     "models. A good question needs the reader to connect facts and is answered by one exact "
     "quote from the document."
-)
+) + data_rule("document", "summary")
 
 NO_OVERLAP_RULE = (
     " Phrase it in your own words: do not reuse the document's distinctive words; use "
@@ -53,7 +55,7 @@ SUMMARY_BLOCK = "Structured summary of the document:\n{summary}\n\n"
 
 QUESTION_USER = (
     "{summary_block}"
-    "<document>\n{document}\n</document>\n\n"
+    "{document}\n\n"
     "{focus}"
     "Write one question about this patient{source}. {answer_rule}\n"
     "Return the question and the answer you have in mind."
@@ -76,20 +78,23 @@ DISTILL_SYSTEM = (
     "You answer questions strictly from one document. Reply with the shortest passage that "
     "answers the question, copied character for character from the document (no paraphrase, "
     'no added words). If the document does not answer the question, reply "unanswerable".'
-)
+) + data_rule("document")
 
 DISTILL_USER = (
-    "<document>\n{document}\n</document>\n\n"
+    "{document}\n\n"
     "Question to answer from the document: {question}\n\n"
     'Return the exact quote, or "unanswerable".'
 )
+
+SYSTEM_PROMPTS = (SUMMARY_SYSTEM, QUESTION_SYSTEM + NO_OVERLAP_RULE, DISTILL_SYSTEM)
+"""Every system prompt of the recipe (the question prompt with its longest variant)."""
 
 
 def summary_messages(document: str) -> list[BaseMessage]:
     """Messages for the schema-summary (reasoner) step."""
     return [
         SystemMessage(SUMMARY_SYSTEM),
-        HumanMessage(SUMMARY_USER.format(document=document)),
+        HumanMessage(SUMMARY_USER.format(document=quote("document", document))),
     ]
 
 
@@ -110,8 +115,10 @@ def question_messages(
     if difficulty:
         focus += f"Target difficulty: {difficulty}.\n"
     user = QUESTION_USER.format(
-        summary_block=SUMMARY_BLOCK.format(summary=summary) if summary is not None else "",
-        document=document,
+        summary_block=(
+            SUMMARY_BLOCK.format(summary=quote("summary", summary)) if summary is not None else ""
+        ),
+        document=quote("document", document),
         focus=focus,
         source=", working from the structured summary" if summary is not None else "",
         answer_rule=ANSWERABLE_RULE if answerable else UNANSWERABLE_RULE,
@@ -126,5 +133,5 @@ def distill_messages(document: str, question: str) -> list[BaseMessage]:
     """Messages for the answer-distillation step: the document and the question only."""
     return [
         SystemMessage(DISTILL_SYSTEM),
-        HumanMessage(DISTILL_USER.format(document=document, question=question)),
+        HumanMessage(DISTILL_USER.format(document=quote("document", document), question=question)),
     ]

@@ -126,6 +126,7 @@ class QARecipe(Recipe):
 
     name: ClassVar[str] = "qa"
     prompt_version: ClassVar[str] = prompts.PROMPT_VERSION
+    instructions: ClassVar[tuple[str, ...]] = prompts.SYSTEM_PROMPTS
     item_model: ClassVar[type[BaseModel]] = QADraft
     reasoning_model: ClassVar[type[BaseModel] | None] = ClinicalSummary
     refine_model: ClassVar[type[BaseModel] | None] = QAAnswer
@@ -273,6 +274,11 @@ class QARecipe(Recipe):
 
     def text_for_similarity(self, item: dict[str, Any]) -> str:
         return str(item["question"])
+
+    def text_fields(self, item: dict[str, Any]) -> dict[str, str]:
+        """The question, the generator's draft answer and the (distilled) answer."""
+        names = ("question", "draft_answer", "answer")
+        return {n: item[n] for n in names if isinstance(item.get(n), str)}
 
     def relabel(self, task: Task, item: dict[str, Any], report: CriticReport) -> Relabel:
         """An answer that cannot be located in the document makes the item unanswerable."""

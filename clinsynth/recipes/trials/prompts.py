@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-PROMPT_VERSION = "trials-v1"
+from clinsynth.recipes.passages import data_rule, quote
+
+PROMPT_VERSION = "trials-v2"
 
 OUTCOME_WORDS = {
     "success": ("succeed", "succeeded", "will succeed"),
@@ -19,7 +21,7 @@ REASONS_SYSTEM = (
     "why trials of a given intervention tend to reach or miss their goals. Give concrete, "
     "distinct reasons (population, dosing, endpoints, comparator, safety, recruitment, "
     "design). Each reason is one or two sentences."
-)
+) + data_rule("example")
 
 REASONS_USER = (
     "Intervention: {intervention}\n"
@@ -46,7 +48,7 @@ GENERATOR_SYSTEM = (
     "models. A record is new: never copy sentences, criteria blocks or identifiers from the "
     "examples, and never include an NCT number. Do not state how the trial ended (no status, "
     "no termination, no results)."
-)
+) + data_rule("example", "reasons")
 
 GENERATOR_USER = (
     "Write one new {phase_hint}clinical trial of the intervention '{intervention}' that "
@@ -66,9 +68,7 @@ FEEDBACK_BLOCK = (
 
 
 def _examples(texts: Sequence[str]) -> str:
-    return "\n\n".join(
-        f'<example n="{i}">\n{text}\n</example>' for i, text in enumerate(texts, start=1)
-    )
+    return "\n\n".join(quote("example", text, n=i) for i, text in enumerate(texts, start=1))
 
 
 def reasons_messages(
@@ -108,7 +108,7 @@ def trial_messages(
         outcome_future=future,
         outcome_verb=verb,
         outcome_past=past,
-        reasons=listed,
+        reasons=quote("reasons", listed),
         examples=_examples(examples),
     )
     if feedback:

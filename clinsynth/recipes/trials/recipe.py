@@ -79,6 +79,7 @@ class TrialsRecipe(Recipe):
 
     name: ClassVar[str] = "trials"
     prompt_version: ClassVar[str] = prompts.PROMPT_VERSION
+    instructions: ClassVar[tuple[str, ...]] = (prompts.REASONS_SYSTEM, prompts.GENERATOR_SYSTEM)
     item_model: ClassVar[type[BaseModel]] = TrialContent
     reasoning_model: ClassVar[type[BaseModel] | None] = TrialReasons
     options_model: ClassVar[type[RecipeOptions]] = TrialsOptions

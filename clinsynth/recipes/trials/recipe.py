@@ -316,6 +316,10 @@ class TrialsRecipe(Recipe):
                     self._classifier = Classifier.load(path)
         return self._classifier
 
+    def load_models(self) -> None:
+        """Load the outcome classifier (option ``classifier_path``), if one is configured."""
+        self.classifier()
+
     def correct_label(self, task: Task, item: dict[str, Any]) -> Relabel:
         """Score the trial with the classifier; on strong disagreement relabel or reject."""
         model = self.classifier()

@@ -78,24 +78,32 @@ def quiet_gc() -> Iterator[None]:
 
 class LoopStalls:
     """A heartbeat on the running event loop: a task that sleeps ``interval_s`` and records how
-    late it wakes. The longest lateness is the longest time the loop could not run a callback.
+    late it wakes. The longest lateness is the longest time the loop could not run a callback;
+    ``stalls`` lists (``time.perf_counter()`` at the wake-up, lateness) of those over
+    ``record_over_s``.
 
         async with LoopStalls() as stalls:
             await work()
         stalls.longest_s
     """
 
-    def __init__(self, interval_s: float = 0.005) -> None:
+    def __init__(self, interval_s: float = 0.005, record_over_s: float = 0.02) -> None:
         self.interval_s = interval_s
+        self.record_over_s = record_over_s
         self.longest_s = 0.0
         self.beats = 0
+        self.stalls: list[tuple[float, float]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def _beat(self) -> None:
         while True:
             t0 = time.perf_counter()
             await asyncio.sleep(self.interval_s)
-            self.longest_s = max(self.longest_s, time.perf_counter() - t0 - self.interval_s)
+            now = time.perf_counter()
+            late = now - t0 - self.interval_s
+            self.longest_s = max(self.longest_s, late)
+            if late > self.record_over_s:
+                self.stalls.append((now, late))
             self.beats += 1
 
     async def __aenter__(self) -> LoopStalls:

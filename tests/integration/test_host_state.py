@@ -1,4 +1,5 @@
-"""A host application calling clinsynth's tools keeps its own collector and environment."""
+"""A host application calling clinsynth keeps its collector, environment, random generators
+and stdout as they were."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import asyncio
 import gc
 import json
 import os
+import random
 from pathlib import Path
+
+import pytest
 
 from clinsynth.config import Settings
 from clinsynth.graphs.batch import Progress
@@ -14,6 +18,7 @@ from clinsynth.tools import ClinsynthToolkit, as_tools
 from tests.support.chat_responder import respond
 from tests.support.host import HOST_THRESHOLD, host_process_state, is_frozen
 from tests.support.stub_server import StubServer
+from tests.support.tiny_bert import save_tiny_bert
 
 
 def test_generate_tool_leaves_the_hosts_collector_and_environment_alone(
@@ -45,3 +50,32 @@ def test_generate_tool_leaves_the_hosts_collector_and_environment_alone(
         assert is_frozen(marker)
         assert gc.get_threshold() == HOST_THRESHOLD
         assert dict(os.environ) == env
+
+
+@pytest.mark.slow
+def test_training_leaves_the_hosts_random_generators_and_stdout_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fine-tuning seeds python's, numpy's and torch's generators (as the Trainer does): the
+    host gets them back as they were, and nothing is printed to its stdout (an MCP server's
+    protocol stream)."""
+    import numpy as np
+    import torch
+
+    from clinsynth.tools.finetune import ClassificationConfig, train_classifier
+
+    words = ["fever", "cough", "rash", "drug", "day", "after"]
+    bert = save_tiny_bert(tmp_path / "bert", [".", *words], layers=1, positions=64)
+    texts = [f"fever cough day {i}" for i in range(6)] + [f"rash after drug {i}" for i in range(6)]
+    pairs = list(zip(texts, ["infection"] * 6 + ["reaction"] * 6, strict=True))
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    state = random.getstate(), np.random.get_state()[1].copy(), torch.random.get_rng_state()
+    capsys.readouterr()
+    cfg = ClassificationConfig(backbone=str(bert), max_steps=2, max_length=32)
+    assert train_classifier(pairs, None, cfg).train_metrics["train_loss"] > 0
+    assert capsys.readouterr().out == ""
+    assert random.getstate() == state[0]
+    assert (np.random.get_state()[1] == state[1]).all()
+    assert torch.equal(torch.random.get_rng_state(), state[2])

@@ -4,6 +4,7 @@ model inference (reader, label check) runs in the run's thread pool, never on th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import os
 import threading
@@ -12,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from clinsynth import aio
-from clinsynth.config import RunConfig
+from clinsynth.config import RunConfig, Settings
 from clinsynth.evaluators.difficulty import ReaderAnswer
 from clinsynth.graphs.batch import RunSummary
+from clinsynth.inference import InferencePool
 from clinsynth.recipes.base import Relabel
 from clinsynth.recipes.qa import QARecipe
 from clinsynth.schemas import Task
@@ -139,3 +142,21 @@ def test_a_run_reloads_nothing_per_item(demo_store_path: Path, tmp_path: Path) -
         reader.events.clear()
         assert go(runner).accepted == n
         assert [e for e, _ in reader.events] == ["load"] + ["answer"] * answers
+
+
+def test_inference_pool_keeps_context_and_sizes_from_settings() -> None:
+    item: contextvars.ContextVar[str] = contextvars.ContextVar("item", default="none")
+
+    async def main() -> tuple[str, str]:
+        pool = InferencePool(1)
+        item.set("task-7")
+        got = await pool.run(lambda: (item.get(), threading.current_thread().name))
+        await pool.close()
+        with pytest.raises(RuntimeError, match="shutdown"):
+            await pool.run(item.get)
+        return got
+
+    assert asyncio.run(main()) == ("task-7", f"{POOL_THREAD}_0")
+    assert Settings(inference_workers=3).inference_workers == 3
+    with pytest.raises(ValidationError):
+        Settings(inference_workers=0)

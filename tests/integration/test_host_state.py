@@ -68,14 +68,20 @@ def test_training_leaves_the_hosts_random_generators_and_stdout_alone(
     bert = save_tiny_bert(tmp_path / "bert", [".", *words], layers=1, positions=64)
     texts = [f"fever cough day {i}" for i in range(6)] + [f"rash after drug {i}" for i in range(6)]
     pairs = list(zip(texts, ["infection"] * 6 + ["reaction"] * 6, strict=True))
-    random.seed(7)
-    np.random.seed(7)
-    torch.manual_seed(7)
-    state = random.getstate(), np.random.get_state()[1].copy(), torch.random.get_rng_state()
+
+    def draws() -> tuple[float, float, float]:
+        return random.random(), float(np.random.random()), float(torch.rand(1))
+
+    def seed() -> None:
+        random.seed(7)
+        np.random.seed(7)
+        torch.manual_seed(7)
+
+    seed()
+    expected = draws()
+    seed()
     capsys.readouterr()
     cfg = ClassificationConfig(backbone=str(bert), max_steps=2, max_length=32)
     assert train_classifier(pairs, None, cfg).train_metrics["train_loss"] > 0
     assert capsys.readouterr().out == ""
-    assert random.getstate() == state[0]
-    assert (np.random.get_state()[1] == state[1]).all()
-    assert torch.equal(torch.random.get_rng_state(), state[2])
+    assert draws() == expected

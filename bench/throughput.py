@@ -165,6 +165,12 @@ async def with_heartbeat(runner: BatchRunner) -> tuple[RunSummary, aio.LoopStall
     return summary, stalls
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank; 0 when empty)."""
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else 0.0
+
+
 def random_reader(directory: Path, hidden: int, layers: int) -> Path:
     """A saved extractive-QA reader over a BERT with random weights (``layers`` × ``hidden``,
     WordPiece vocabulary: the corpus words), as ``clinsynth train`` would save a trained one."""
@@ -260,6 +266,7 @@ def run_case(
             1000 * max((late for at, late in stalls.stalls if at > marks[0][0]), default=0.0), 1
         ),
         "loop_stalls_over_50ms": sum(late > 0.05 for _, late in stalls.stalls),
+        "loop_stall_p99_ms": round(1000 * percentile([late for _, late in stalls.stalls], 0.99), 1),
         "raw_sdk_ratio": round(raw_calls_per_s / raw_limit_calls, 3),
         "ratio_vs_raw_sdk": round((rate * calls_per_item) / raw_calls_per_s, 3),
         "llm_calls_per_accepted": round(calls_per_item, 3),
@@ -280,7 +287,7 @@ def describe(res: dict[str, Any]) -> str:
         f"{res['gc_collections']} collections, {res['gc_total_s']}s in the collector; "
         f"longest event-loop stall {res['loop_stall_longest_ms']} ms "
         f"({res['loop_stall_longest_after_first_accept_ms']} ms after the first accepted item, "
-        f"{res['loop_stalls_over_50ms']} over 50 ms)"
+        f"{res['loop_stalls_over_50ms']} over 50 ms, p99 {res['loop_stall_p99_ms']} ms)"
     )
 
 
@@ -340,6 +347,12 @@ def main() -> None:
         default="256x4",
         help="HIDDENxLAYERS of the random BERT under the reader (BERT-base is 768x12)",
     )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads of this process for the reader case (default: torch's)",
+    )
     parser.add_argument("--quick", action="store_true", help="4 items per slot (smoke test)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     args = parser.parse_args()
@@ -358,6 +371,10 @@ def main() -> None:
             results.append(res)
             print(describe(res), flush=True)
         if "reader" in args.cases:
+            import torch
+
+            if args.torch_threads:
+                torch.set_num_threads(args.torch_threads)  # this benchmark's own process
             reader = random_reader(Path(tmp) / "bert", hidden, layers)
             ms_per_call = reader_ms_per_call(reader)
             res = run_case(
@@ -381,6 +398,7 @@ def main() -> None:
                 ),
                 "reader_ms_per_call": round(ms_per_call, 1),
                 "inference_workers": Settings().inference_workers,
+                "torch_threads": torch.get_num_threads(),
                 "setup": (
                     "as the plain cases, with the qa recipe's reader_path: the critic scores "
                     "each item's difficulty with the reader (in the run's inference threads)"

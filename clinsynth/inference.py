@@ -58,10 +58,11 @@ async def inference_for_run(deps: Deps) -> AsyncIterator[InferencePool]:
     """A pool of ``deps.inference_workers`` threads set as ``deps.inference`` for the block,
     with the run's models loaded in it before the block starts."""
     pool = InferencePool(deps.inference_workers)
-    previous, deps.inference = deps.inference, pool
+    deps.inference = pool
     try:
         await pool.run(load_models, deps)
         yield pool
     finally:
-        deps.inference = previous
+        if deps.inference is pool:
+            deps.inference = None
         await pool.close()

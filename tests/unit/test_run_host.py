@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from clinsynth import aio
-from clinsynth.config import RunConfig, Settings
+from clinsynth.config import ConfigError, RunConfig, Settings
 from clinsynth.evaluators.difficulty import ReaderAnswer
 from clinsynth.graphs.batch import RunSummary
 from clinsynth.inference import InferencePool
@@ -160,3 +160,19 @@ def test_inference_pool_keeps_context_and_sizes_from_settings() -> None:
     assert Settings(inference_workers=3).inference_workers == 3
     with pytest.raises(ValidationError):
         Settings(inference_workers=0)
+
+
+def test_a_reader_that_cannot_load_stops_the_run_before_any_item(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    """Loaded at the start, a bad reader directory is one configuration error, not an error
+    record per item."""
+    empty = tmp_path / "not-a-reader"
+    empty.mkdir()
+    model = ScriptedQA()
+    runner, _ = make_runner(demo_store_path, tmp_path / "run", RunConfig(n=2), model)
+    runner.deps.recipe = QARecipe({"reader_path": str(empty)})
+    with pytest.raises(ConfigError, match=r"^reader_path \S+not-a-reader: ") as caught:
+        go(runner)
+    assert "\n" not in str(caught.value)
+    assert model.call_times == [] and pool_threads() == []

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clinsynth.config import ConfigError
 from clinsynth.evaluators.difficulty import ReaderAnswer
 
 if TYPE_CHECKING:
@@ -38,13 +39,18 @@ class TrainedReader:
         self._lock = threading.Lock()
 
     def load(self) -> Reader:
-        """The loaded reader (read from disk on the first call only)."""
+        """The loaded reader (read from disk on the first call only); a directory that holds
+        no loadable reader is a :class:`ConfigError`."""
         with self._load_lock:
             if self._reader is None:
-                from clinsynth.tools.finetune import Reader
+                from clinsynth.tools.finetune import FinetuneError, Reader
 
                 assert isinstance(self._source, str | Path)
-                self._reader = Reader.load(self._source)
+                try:
+                    self._reader = Reader.load(self._source)
+                except (FinetuneError, OSError, ValueError) as exc:
+                    why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise ConfigError(f"reader_path {self._source}: {why}") from exc
             return self._reader
 
     @property

@@ -30,7 +30,6 @@ class InferencePool:
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"inference workers must be at least 1, got {workers}")
-        self.workers = workers
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="clinsynth-inference")
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -132,8 +132,10 @@ def test_loop_stalls_sees_a_blocking_call() -> None:
     assert 0.15 < stalls.longest_s < 1.0 and stalls.beats >= 5
 
 
-def test_a_run_reloads_nothing_per_item(demo_store_path: Path, tmp_path: Path) -> None:
-    """A resumed run loads its models once more (a new run), still before any item."""
+def test_each_run_loads_its_models_once_before_its_items(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    """A run loads its models once, before its first item; resuming is a new run: once more."""
     reader = SlowReader(0.0)
     options = {"near_duplicate_threshold": 1.0, "distill_answers": False, "unanswerable_share": 0}
     for n, answers in ((2, 2), (3, 1)):

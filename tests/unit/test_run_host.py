@@ -116,7 +116,7 @@ def test_slow_inference_runs_in_the_runs_pool_off_the_event_loop(
     assert len(recipe.label_threads) == 4 and set(recipe.label_threads) <= names
     # 8 blocking calls of 0.3 s: on the loop, each would stall it for 0.3 s.
     assert stalls.beats > 50
-    assert stalls.longest_s < slow / 2, stalls.longest_s
+    assert stalls.longest_s < 0.8 * slow, stalls.longest_s  # margin for a busy machine
     assert runner.deps.inference is None and pool_threads() == []
 
 

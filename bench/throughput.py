@@ -8,10 +8,17 @@ end to end (batch runner → LangGraph item graph checkpointed in SQLite → Chr
 OpenAI SDK → HTTP) at C = 1, 8 and 32 and reports accepted items/s as a ratio of that limit,
 plus LLM calls and tokens per accepted item. The stub server runs in its own process so its
 threads do not compete with the runner for the GIL. By default each case runs twice, with the
-runner's garbage-collector setting (``clinsynth.aio.quiet_gc``) and with Python's default, and
-reports the time spent in the collector. Writes bench/results/throughput.json.
+runner's garbage-collector setting (``BatchRunner(gc_tuning=True)``, as the CLI runs) and with
+Python's default, and reports the time spent in the collector. Every case reports the longest
+event-loop stall (a heartbeat task on the run's loop, ``clinsynth.aio.LoopStalls``).
 
-    python bench/throughput.py [--latency 0.2] [--quick]
+The ``reader`` case puts a real extractive-QA reader in the critic (``TrainedReader`` over a
+BERT built here with random weights, ``--reader-size``: no model hub, no training), so every
+item runs reader inference, which must stay off the event loop (goal: longest stall < 50 ms).
+Writes bench/results/throughput.json; a run of only some case kinds keeps the other kinds'
+results already in the file.
+
+    python bench/throughput.py [--latency 0.2] [--quick] [--cases plain reader]
 """
 
 from __future__ import annotations
@@ -29,17 +36,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from clinsynth import aio  # noqa: E402
 from clinsynth.config import RunConfig, Settings  # noqa: E402
-from clinsynth.graphs.batch import BatchRunner, package_versions, pool_size  # noqa: E402
+from clinsynth.graphs.batch import (  # noqa: E402
+    BatchRunner,
+    RunSummary,
+    package_versions,
+    pool_size,
+)
 from clinsynth.graphs.factory import build_deps  # noqa: E402
 from clinsynth.memory.embeddings import HashingEmbedder  # noqa: E402
 from clinsynth.memory.store import VectorStore  # noqa: E402
@@ -147,6 +158,45 @@ def gc_pauses() -> Iterator[list[float]]:
         gc.callbacks.remove(timer)
 
 
+async def with_heartbeat(runner: BatchRunner) -> tuple[RunSummary, aio.LoopStalls]:
+    """The run, with a heartbeat on its event loop (5 ms sleeps; their longest lateness)."""
+    async with aio.LoopStalls(0.005, record_over_s=0.0) as stalls:
+        summary = await runner.run()
+    return summary, stalls
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank; 0 when empty)."""
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else 0.0
+
+
+def random_reader(directory: Path, hidden: int, layers: int) -> Path:
+    """A saved extractive-QA reader over a BERT with random weights (``layers`` × ``hidden``,
+    WordPiece vocabulary: the corpus words), as ``clinsynth train`` would save a trained one."""
+    from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
+
+    from clinsynth.tools.finetune import QAConfig, Reader
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words = "patient was seen on ward with the team reviewed chart and adjusted therapy day"
+    vocab = [*special, ".", ",", "?", *dict.fromkeys([*WORDS.split(), *words.split()])]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"))
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(hidden // 64, 1),
+        intermediate_size=4 * hidden,
+        max_position_embeddings=512,
+    )
+    reader = Reader(BertForQuestionAnswering(config).eval(), tokenizer, QAConfig())
+    reader.save(directory / "reader")
+    return directory / "reader"
+
+
 def run_case(
     store: Path,
     base_url: str,
@@ -155,6 +205,7 @@ def run_case(
     items: int,
     checkpoint: str,
     gc_mode: str = "quiet",
+    reader: Path | None = None,
 ) -> dict[str, Any]:
     settings = Settings(
         base_url=base_url, api_key="bench", model="stub", embedder="hashing", max_retries=0
@@ -163,18 +214,21 @@ def run_case(
         n=items,
         max_concurrency=concurrency,
         checkpoint=checkpoint,
-        recipe_options={"unanswerable_share": 0.0, "near_duplicate_threshold": 1.0},
+        recipe_options={
+            "unanswerable_share": 0.0,
+            "near_duplicate_threshold": 1.0,
+            **({"reader_path": str(reader)} if reader else {}),
+        },
     )
     deps, meter = build_deps(settings, run, store_path=store, embedder=HashingEmbedder())
     with tempfile.TemporaryDirectory() as out:
         t0, cpu0 = time.perf_counter(), time.process_time()
         marks: list[tuple[float, int]] = []
-        runner = BatchRunner(deps, Path(out) / "run", meter=meter)
-        runner.on_progress = lambda p: marks.append((time.perf_counter(), p.accepted))
         # "default" runs without the runner's collector setting (aio.quiet_gc), to compare.
-        setting = nullcontext if gc_mode == "default" else aio.quiet_gc
-        with gc_pauses() as pauses, patch("clinsynth.graphs.batch.aio.quiet_gc", setting):
-            summary = aio.run(runner.run())
+        runner = BatchRunner(deps, Path(out) / "run", meter=meter, gc_tuning=gc_mode == "quiet")
+        runner.on_progress = lambda p: marks.append((time.perf_counter(), p.accepted))
+        with gc_pauses() as pauses:
+            summary, stalls = aio.run(with_heartbeat(runner))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert summary.accepted == items, summary
     calls = summary.usage.calls
@@ -207,6 +261,13 @@ def run_case(
         "gc_collections": len(pauses),
         "gc_total_s": round(sum(pauses), 3),
         "gc_longest_ms": round(1000 * max(pauses, default=0.0), 1),
+        "loop_stall_longest_ms": round(1000 * stalls.longest_s, 1),
+        # After the first accepted item: the run's one-off start (graph, files, HTTP pool) is over.
+        "loop_stall_longest_after_first_accept_ms": round(
+            1000 * max((late for at, late in stalls.stalls if at > marks[0][0]), default=0.0), 1
+        ),
+        "loop_stalls_over_50ms": sum(late > 0.05 for _, late in stalls.stalls),
+        "loop_stall_p99_ms": round(1000 * percentile([late for _, late in stalls.stalls], 0.99), 1),
         "raw_sdk_ratio": round(raw_calls_per_s / raw_limit_calls, 3),
         "ratio_vs_raw_sdk": round((rate * calls_per_item) / raw_calls_per_s, 3),
         "llm_calls_per_accepted": round(calls_per_item, 3),
@@ -214,8 +275,54 @@ def run_case(
     }
 
 
+def describe(res: dict[str, Any]) -> str:
+    """One line on a case's result."""
+    return (
+        f"C={res['concurrency']} checkpoint={res['checkpoint']} gc={res['gc']}: "
+        f"{res['items']} accepted in {res['wall_s']}s → "
+        f"{res['accepted_per_s']}/s vs limit {res['limit_per_s']}/s "
+        f"(ratio {res['ratio']}, steady state {res['steady_state_ratio']}; "
+        f"bare SDK ratio {res['raw_sdk_ratio']}); "
+        f"{res['llm_calls_per_accepted']} calls, "
+        f"{res['tokens_per_accepted']} tokens per accepted item; "
+        f"{res['gc_collections']} collections, {res['gc_total_s']}s in the collector; "
+        f"longest event-loop stall {res['loop_stall_longest_ms']} ms "
+        f"({res['loop_stall_longest_after_first_accept_ms']} ms after the first accepted item, "
+        f"{res['loop_stalls_over_50ms']} over 50 ms, p99 {res['loop_stall_p99_ms']} ms)"
+    )
+
+
+def reader_ms_per_call(path: Path, calls: int = 20) -> float:
+    """Mean wall time of one answer of the saved reader (a passage of the synthetic corpus)."""
+    from clinsynth.recipes.qa import TrainedReader
+
+    reader = TrainedReader(path)
+    reader.load()
+    context = "Patient 3 was seen on ward 3 with fever cough rash. The team reviewed the chart."
+    reader.answer("what was seen on ward 3 ?", context)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        reader.answer("what was seen on ward 3 ?", context)
+    return 1000 * (time.perf_counter() - t0) / calls
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "event_loop": "uvloop" if aio.loop_factory() else "asyncio",
+        "versions": package_versions(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=["plain", "reader"],
+        default=["plain", "reader"],
+        help="plain: the C × checkpoint × gc matrix; reader: a real reader in the critic",
+    )
     parser.add_argument("--latency", type=float, default=0.2, help="stub seconds per call")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument(
@@ -234,46 +341,98 @@ def main() -> None:
         default=48,
         help="items = this × C (a run's fixed start, ~0.2 s to its first request, weighs less)",
     )
+    parser.add_argument("--reader-concurrency", type=int, default=8, help="C of the reader case")
+    parser.add_argument("--reader-items", type=int, default=128, help="items of the reader case")
+    parser.add_argument(
+        "--reader-size",
+        default="256x4",
+        help="HIDDENxLAYERS of the random BERT under the reader (BERT-base is 768x12)",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads of this process for the reader case (default: torch's)",
+    )
     parser.add_argument("--quick", action="store_true", help="4 items per slot (smoke test)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     args = parser.parse_args()
     per_slot = 4 if args.quick else args.items_per_slot
-    sizes = {c: max(per_slot * c, 16) for c in args.concurrency}
+    sizes = {c: max(per_slot * c, 16) for c in args.concurrency} if "plain" in args.cases else {}
+    reader_items = 16 if args.quick else args.reader_items
+    hidden, layers = (int(v) for v in args.reader_size.lower().split("x"))
     results = []
+    reader_case: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory() as tmp, stub_process(args.latency) as base_url:
         store = Path(tmp) / "store"
-        synthetic_corpus(store, max(sizes.values()) + 16)
+        synthetic_corpus(store, max([*sizes.values(), reader_items]) + 16)
         cases = itertools.product(sizes.items(), args.checkpoint, args.gc)
         for (concurrency, items), mode, gc_mode in cases:
             res = run_case(store, base_url, args.latency, concurrency, items, mode, gc_mode)
             results.append(res)
-            print(
-                f"C={concurrency} checkpoint={mode} gc={gc_mode}: "
-                f"{items} accepted in {res['wall_s']}s → "
-                f"{res['accepted_per_s']}/s vs limit {res['limit_per_s']}/s "
-                f"(ratio {res['ratio']}, steady state {res['steady_state_ratio']}; "
-                f"bare SDK ratio {res['raw_sdk_ratio']}); "
-                f"{res['llm_calls_per_accepted']} calls, "
-                f"{res['tokens_per_accepted']} tokens per accepted item; "
-                f"{res['gc_collections']} collections, {res['gc_total_s']}s in the collector",
-                flush=True,
+            print(describe(res), flush=True)
+        if "reader" in args.cases:
+            import torch
+
+            if args.torch_threads:
+                torch.set_num_threads(args.torch_threads)  # this benchmark's own process
+            reader = random_reader(Path(tmp) / "bert", hidden, layers)
+            ms_per_call = reader_ms_per_call(reader)
+            res = run_case(
+                store,
+                base_url,
+                args.latency,
+                args.reader_concurrency,
+                reader_items,
+                "item",
+                "quiet",
+                reader=reader,
             )
-    report = {
-        "benchmark": "throughput",
-        "what": "accepted items/s vs the limit C / (LLM calls per accepted item × latency)",
-        "latency_s": args.latency,
-        "quick": args.quick,
-        "items_per_slot": per_slot,
-        "target": "ratio ≥ 0.9 at C = 8 and 32",
-        "setup": (
-            "qa recipe, scripted 'accept' replies from the stub server in its own process, "
-            "hashing embedder, near_duplicate_threshold 1.0, synthetic corpus of distinct notes"
-        ),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "event_loop": "uvloop" if aio.loop_factory() else "asyncio",
-        "versions": package_versions(),
-        "results": results,
-    }
+            print(f"reader ({args.reader_size}, {ms_per_call:.1f} ms a call): {describe(res)}")
+            reader_case = {
+                "what": "the longest event-loop stall with reader inference in every item",
+                "target": "loop_stall_longest_ms < 50",
+                "reader": (
+                    f"TrainedReader over a BERT with random weights built locally, "
+                    f"hidden {hidden} × {layers} layers, windows of 384 tokens (no trained "
+                    "reader cached; BERT-base is 768 × 12)"
+                ),
+                "reader_ms_per_call": round(ms_per_call, 1),
+                "inference_workers": Settings().inference_workers,
+                "torch_threads": torch.get_num_threads(),
+                "setup": (
+                    "as the plain cases, with the qa recipe's reader_path: the critic scores "
+                    "each item's difficulty with the reader (in the run's inference threads)"
+                ),
+                **machine(),
+                "result": res,
+            }
+    # A run of some case kinds keeps the other kinds' results already in the file.
+    report: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    report["benchmark"] = "throughput"
+    if "plain" in args.cases:
+        report.update(
+            {
+                "what": "accepted items/s vs the limit C / (LLM calls per accepted item × latency)",
+                "latency_s": args.latency,
+                "quick": args.quick,
+                "items_per_slot": per_slot,
+                "target": "ratio ≥ 0.9 at C = 8 and 32",
+                "setup": (
+                    "qa recipe, scripted 'accept' replies from the stub server in its own "
+                    "process, hashing embedder, near_duplicate_threshold 1.0, synthetic corpus "
+                    "of distinct notes"
+                ),
+                **machine(),
+                "results": results,
+            }
+        )
+    if reader_case is not None:
+        report["reader_in_the_loop"] = {
+            "latency_s": args.latency,
+            "quick": args.quick,
+            **reader_case,
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {args.out}")

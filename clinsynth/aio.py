@@ -4,7 +4,9 @@
 asyncio's otherwise. At 32 requests in flight the event loop is the busiest thing in the
 process; uvloop's cut its CPU time by about a sixth in ``bench/throughput.py``.
 
-``quiet_gc`` keeps the cyclic garbage collector from stalling a long run.
+``quiet_gc`` keeps the cyclic garbage collector from stalling a long run; it changes
+process-wide state, so only a process that runs nothing else (the CLI) opts in to it
+(``BatchRunner(gc_tuning=True)``). ``LoopStalls`` measures how long the event loop stalls.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -71,3 +74,45 @@ def quiet_gc() -> Iterator[None]:
             if _gc_blocks == 0 and _gc_threshold is not None:
                 gc.set_threshold(*_gc_threshold)
                 gc.unfreeze()
+
+
+class LoopStalls:
+    """A heartbeat on the running event loop: a task that sleeps ``interval_s`` and records how
+    late it wakes. The longest lateness is the longest time the loop could not run a callback;
+    ``stalls`` lists (``time.perf_counter()`` at the wake-up, lateness) of those over
+    ``record_over_s``.
+
+        async with LoopStalls() as stalls:
+            await work()
+        stalls.longest_s
+    """
+
+    def __init__(self, interval_s: float = 0.005, record_over_s: float = 0.02) -> None:
+        self.interval_s = interval_s
+        self.record_over_s = record_over_s
+        self.longest_s = 0.0
+        self.beats = 0
+        self.stalls: list[tuple[float, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _beat(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(self.interval_s)
+            now = time.perf_counter()
+            late = now - t0 - self.interval_s
+            self.longest_s = max(self.longest_s, late)
+            if late > self.record_over_s:
+                self.stalls.append((now, late))
+            self.beats += 1
+
+    async def __aenter__(self) -> LoopStalls:
+        self._task = asyncio.create_task(self._beat())
+        await asyncio.sleep(0)  # the first beat starts before the measured work
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._task

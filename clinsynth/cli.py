@@ -358,7 +358,10 @@ def _generate_locked(
             tokens=p.usage.total_tokens,
         )
 
-    runner = BatchRunner(deps, out_dir, on_progress=on_progress, meter=meter, lock=lock)
+    # The CLI's process runs nothing else: it may tune the collector for the run.
+    runner = BatchRunner(
+        deps, out_dir, on_progress=on_progress, meter=meter, lock=lock, gc_tuning=True
+    )
     with bar:
         summary = aio.run(runner.run())
     cost = f" · cost {summary.cost:.4g}" if summary.cost is not None else ""

@@ -176,6 +176,11 @@ class Settings(BaseSettings):
     structured_method: Literal["auto", "json_schema", "function_calling", "json_mode"] = "auto"
     store: Path = Path(".clinsynth/store")
     embedder: Literal["minilm", "hashing"] = "minilm"
+    inference_workers: int = Field(
+        default=2,
+        ge=1,
+        description="threads a run gives reader, classifier and embedding inference",
+    )
     reasoner_model: str | None = None
     generator_model: str | None = None
     critic_model: str | None = None

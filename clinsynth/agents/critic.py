@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,7 +41,7 @@ def make_critic(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]]]:
         return CriticReport.from_checks(checks)
 
     async def critic(state: ItemState) -> dict[str, Any]:
-        report = await asyncio.to_thread(judge, state)
+        report = await deps.off_loop(judge, state)  # reader, embedding: model work
         attempts = list(state["attempts"])
         attempts[-1] = dict(attempts[-1], report=report.model_dump(mode="json"))
         return {"report": report.model_dump(mode="json"), "attempts": attempts}

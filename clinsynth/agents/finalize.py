@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ def make_accept(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]]]:
         # The critic embedded this text moments ago: usually a cache hit, no thread needed.
         vector = deps.registry.cached_embedding(text)
         if vector is None:
-            vector = await asyncio.to_thread(deps.registry.embed_one, text)
+            vector = await deps.off_loop(deps.registry.embed_one, text)
         task_id = task_of(state).id
         check = near_duplicate_check(deps.registry.nearest_vector(vector), threshold=threshold)
         if not check.passed and task_id not in deps.registry:

@@ -19,9 +19,9 @@ def make_label_corrector(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str
         assert item is not None, "label_corrector reached without a candidate"
         report = CriticReport.model_validate(state["report"])
         if report.verdict == "relabel":
-            outcome = recipe.relabel(task, item, report)
-        else:
-            outcome = recipe.correct_label(task, item)
+            outcome = await deps.off_loop(recipe.relabel, task, item, report)
+        else:  # a classifier may score the item: model work
+            outcome = await deps.off_loop(recipe.correct_label, task, item)
         changes = list(state.get("label_changes") or [])
         if outcome.change is not None:
             changes.append(outcome.change.model_dump(mode="json"))

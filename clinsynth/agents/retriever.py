@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,7 +31,7 @@ def make_retriever(deps: Deps) -> Callable[[ItemState], Awaitable[dict[str, Any]
         task = task_of(state)
         req = deps.recipe.retrieval(task, deps.run)
         if req.query:
-            chunks = await asyncio.to_thread(fetch, task, req)  # embeds the query: model work
+            chunks = await deps.off_loop(fetch, task, req)  # embeds the query: model work
         else:
             # A lookup by id takes well under a millisecond; a thread hop costs more than that
             # under load (the worker waits for the GIL), so it runs on the loop.

@@ -23,6 +23,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +34,7 @@ from pydantic import BaseModel, Field
 from clinsynth import aio
 from clinsynth.agents.deps import Deps
 from clinsynth.graphs.generation import build_item_graph, initial_state, recursion_limit
+from clinsynth.inference import inference_for_run
 from clinsynth.llm import LLMRequestError, UsageMeter, current_item
 from clinsynth.memory.checkpoint import open_checkpointer
 from clinsynth.schemas import (
@@ -221,10 +223,14 @@ class BatchRunner:
         extra_manifest: dict[str, Any] | None = None,
         meter: UsageMeter | None = None,
         lock: RunLock | None = None,
+        gc_tuning: bool = False,
     ) -> None:
         """``lock``: the run directory's lock, held by the caller (the CLI takes it before
-        ``--overwrite`` empties the directory); without it :meth:`run` takes its own."""
+        ``--overwrite`` empties the directory); without it :meth:`run` takes its own.
+        ``gc_tuning``: run under ``aio.quiet_gc`` (process-wide: for a process that runs
+        nothing else, such as the CLI's; a host application's collector is left alone)."""
         self.deps = deps
+        self.gc_tuning = gc_tuning
         self.run_cfg = deps.run
         self.files = RunFiles(out_dir)
         if lock is not None and (not lock.held or lock.path != self.files.lock):
@@ -274,14 +280,17 @@ class BatchRunner:
         return sorted(tasks, key=lambda t: t.index)
 
     async def run(self) -> RunSummary:
-        """Run until the target, a budget, or a fatal error; always leaves a manifest."""
-        with aio.quiet_gc():
-            return await self._run()
+        """Run until the target, a budget, or a fatal error; always leaves a manifest. The run
+        directory is locked first; model inference runs in the run's own thread pool
+        (``clinsynth.inference``)."""
+        with aio.quiet_gc() if self.gc_tuning else nullcontext():
+            if self.lock is not None:
+                return await self._run_with_models()
+            with RunLock(self.files.dir):
+                return await self._run_with_models()
 
-    async def _run(self) -> RunSummary:
-        if self.lock is not None:
-            return await self._locked_run()
-        with RunLock(self.files.dir):
+    async def _run_with_models(self) -> RunSummary:
+        async with inference_for_run(self.deps):
             return await self._locked_run()
 
     async def _locked_run(self) -> RunSummary:
@@ -300,8 +309,10 @@ class BatchRunner:
         prior_usage = Usage()
         quota_accepted = self.quota_accepted
         quota_accepted.clear()
-        for rec in read_records(files.accepted):
-            self.deps.registry.add(rec.id, self.deps.recipe.text_for_similarity(rec.item or {}))
+        earlier = read_records(files.accepted)
+        texts = [(rec.id, self.deps.recipe.text_for_similarity(rec.item or {})) for rec in earlier]
+        await self.deps.off_loop(self.deps.registry.add_many, texts)  # embeds: model work
+        for rec in earlier:
             prior_usage = prior_usage + rec.provenance.usage
             key = self.quota_key(rec.task, rec.item)
             if key is not None:

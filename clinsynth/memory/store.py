@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -74,7 +73,6 @@ class VectorStore:
                 f"invalid collection name {collection!r}: use 3-512 characters from "
                 "[a-zA-Z0-9._-], starting and ending with a letter or digit"
             )
-        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         self.path = Path(path)
         self.embedder = embedder
         self.collection_name = collection

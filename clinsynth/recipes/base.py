@@ -197,6 +197,11 @@ class Recipe(ABC):
             }
         )
 
+    def load_models(self) -> None:
+        """Load the models the checks use (a reader, a classifier); a run calls this once, in
+        a worker thread, before its first item. Default: none to load."""
+        return None
+
     def relabel(self, task: Task, item: dict[str, Any], report: CriticReport) -> Relabel:
         """Apply the critic's relabel request; default: reject, as there is no label policy."""
         return Relabel(item=None, reason="recipe has no relabel policy")

@@ -265,6 +265,8 @@ def test_bad_input_is_one_line(stub: StubServer, demo_store_path: Path, tmp_path
         (["generate", "--config", str(bad)], "max_attempts"),
         (["generate", "--recipe", "nope"], "unknown recipe 'nope'"),
         (["generate", "--option", "max_overlap=7"], "max_overlap"),
+        # A directory without a saved reader: refused when the run loads its models.
+        (["generate", "--option", f"reader_path={tmp_path}"], "not a saved clinsynth reader"),
         (["ingest", str(tmp_path / "missing")], "does not exist"),
         (["inspect", str(tmp_path)], "not a run directory"),
     ]

@@ -165,11 +165,13 @@ def test_exact_count_under_concurrency(demo_store_path: Path, tmp_path: Path) ->
 def test_run_keeps_the_collector_off_its_starting_heap(
     demo_store_path: Path, tmp_path: Path
 ) -> None:
-    """Every call of a run sees the starting objects frozen (aio.quiet_gc); none after it."""
+    """With ``gc_tuning`` (the CLI's opt-in), every call of a run sees the starting objects
+    frozen (aio.quiet_gc); none after it."""
     frozen_before = gc.get_freeze_count()
     seen: list[tuple[int, int]] = []
     model = ScriptedQA(on_call=lambda: seen.append((gc.get_freeze_count(), gc.get_threshold()[0])))
     runner, _ = make_runner(demo_store_path, tmp_path / "run", RunConfig(n=3), model)
+    runner.gc_tuning = True
     assert go(runner).accepted == 3
     assert len(seen) >= 3
     assert all(frozen > frozen_before and young >= aio.YOUNG_GC_THRESHOLD for frozen, young in seen)

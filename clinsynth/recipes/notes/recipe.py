@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -105,6 +106,9 @@ class NotesRecipe(Recipe):
     ) -> None:
         super().__init__(options)
         self.classifier = classifier
+        # The label check runs in the run's inference threads; a classifier (its tokenizer)
+        # need not be safe to call from two threads at once.
+        self._predict_lock = threading.Lock()
 
     def _labels(self, run: RunConfig) -> list[str]:
         labels = self.options.labels or list(run.quotas)
@@ -186,7 +190,8 @@ class NotesRecipe(Recipe):
         if self.classifier is None:
             return Relabel(item=item)
         labels = [str(v) for v in self.classifier.labels]
-        proba = self.classifier.predict_proba([str(item["text"])])[0]
+        with self._predict_lock:
+            proba = self.classifier.predict_proba([str(item["text"])])[0]
         given = str(item["label"])
         best = int(np.argmax(proba))
         p_given = float(proba[labels.index(given)]) if given in labels else 0.0

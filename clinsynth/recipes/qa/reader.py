@@ -1,6 +1,7 @@
 """A fine-tuned extractive-QA reader (``tools/finetune/qa.Reader``) as the critic's reader.
 
-The model is loaded on first use, not when the recipe is built, and calls are serialised
+The model is loaded by :meth:`TrainedReader.load` (a batch run calls it once, in its
+inference pool, before the first item), not when the recipe is built; calls are serialised
 (the critic runs checks in worker threads).
 """
 
@@ -11,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clinsynth.config import ConfigError
 from clinsynth.evaluators.difficulty import ReaderAnswer
 
 if TYPE_CHECKING:
@@ -33,22 +35,34 @@ class TrainedReader:
     def __init__(self, source: str | Path | Reader) -> None:
         self._source = source
         self._reader: Reader | None = None if isinstance(source, str | Path) else source
+        self._load_lock = threading.Lock()
         self._lock = threading.Lock()
+
+    def load(self) -> Reader:
+        """The loaded reader (read from disk on the first call only); a directory that holds
+        no loadable reader is a :class:`ConfigError`."""
+        with self._load_lock:
+            if self._reader is None:
+                from clinsynth.tools.finetune import FinetuneError, Reader
+
+                assert isinstance(self._source, str | Path)
+                try:
+                    self._reader = Reader.load(self._source)
+                except (FinetuneError, OSError, ValueError) as exc:
+                    why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise ConfigError(f"reader_path {self._source}: {why}") from exc
+            return self._reader
 
     @property
     def reader(self) -> Reader:
-        if self._reader is None:
-            from clinsynth.tools.finetune import Reader
-
-            assert isinstance(self._source, str | Path)
-            self._reader = Reader.load(self._source)
-        return self._reader
+        return self._reader if self._reader is not None else self.load()
 
     def answer(self, question: str, context: str) -> ReaderAnswer:
         from clinsynth.tools.finetune import QAExample
 
+        reader = self.reader
         with self._lock:
-            (pred,) = self.reader.predict([QAExample(id="q", question=question, context=context)])
+            (pred,) = reader.predict([QAExample(id="q", question=question, context=context)])
         return ReaderAnswer(
             text=pred.text, abstained=pred.is_unanswerable, confidence=confidence_of(pred)
         )

@@ -151,6 +151,12 @@ class QARecipe(Recipe):
             scorer = ReaderDifficulty(reader) if reader is not None else LexicalDifficulty()
         self.scorer: DifficultyScorer = scorer
 
+    def load_models(self) -> None:
+        """Load the reader (when it is one that loads, such as a :class:`TrainedReader`)."""
+        load = getattr(self.reader, "load", None)
+        if callable(load):
+            load()
+
     def make_task(self, index: int, run: RunConfig, rng: random.Random) -> Task:
         answerable = rng.random() >= self.options.unanswerable_share
         return Task(

@@ -309,13 +309,21 @@ class TrialsRecipe(Recipe):
         if self._classifier is None and self.options.classifier_path:
             with self._lock:
                 if self._classifier is None:
-                    from clinsynth.tools.finetune import Classifier
+                    from clinsynth.tools.finetune import Classifier, FinetuneError
 
                     path = Path(self.options.classifier_path)
                     if not path.is_dir():
                         raise ConfigError(f"classifier_path is not a directory: {path}")
-                    self._classifier = Classifier.load(path)
+                    try:
+                        self._classifier = Classifier.load(path)
+                    except (FinetuneError, OSError, ValueError) as exc:
+                        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                        raise ConfigError(f"classifier_path {path}: {why}") from exc
         return self._classifier
+
+    def load_models(self) -> None:
+        """Load the outcome classifier (option ``classifier_path``), if one is configured."""
+        self.classifier()
 
     def correct_label(self, task: Task, item: dict[str, Any]) -> Relabel:
         """Score the trial with the classifier; on strong disagreement relabel or reject."""

@@ -5,15 +5,19 @@ torch and transformers are imported inside functions so importing the package st
 
 from __future__ import annotations
 
+import functools
+import random
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
 Feature = dict[str, Any]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class FeatureDataset:
@@ -60,7 +64,7 @@ def run_trainer(
     warmup_ratio, seed, max_steps.
     """
     import torch
-    from transformers import Trainer, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainingArguments
 
     epochs, batch_size, lr, seed = hp.epochs, hp.batch_size, hp.lr, hp.seed
     weight_decay, warmup_ratio, max_steps = hp.weight_decay, hp.warmup_ratio, hp.max_steps
@@ -93,6 +97,8 @@ def run_trainer(
         data_collator=collator,
         callbacks=list(callbacks),
     )
+    # It prints every log line to stdout, which is the host's (an MCP stdio server's protocol).
+    trainer.remove_callback(PrinterCallback)
     output = trainer.train()
     model.eval()
     return {k: float(v) for k, v in output.metrics.items() if isinstance(v, int | float)}
@@ -125,6 +131,25 @@ def seed_all(seed: int) -> None:
     from transformers import set_seed
 
     set_seed(seed)
+
+
+def keeps_global_rng(fn: Callable[P, T]) -> Callable[P, T]:
+    """Decorate a training function: the global random generators it seeds (python's, numpy's
+    and torch's CPU one, as the Trainer does too) are given back to the caller as they were."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        import torch
+
+        state = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
+            torch.random.set_rng_state(state[2])
+
+    return wrapper
 
 
 def save_model_dir(model: Any, tokenizer: Any, directory: Path, meta_file: str, meta: Any) -> None:

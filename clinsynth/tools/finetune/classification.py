@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from clinsynth.tools.finetune._training import (
     FeatureDataset,
     batched_outputs,
+    keeps_global_rng,
     load_model_dir,
     run_trainer,
     save_model_dir,
@@ -159,6 +160,7 @@ def _split_eval(
     return list(train), list(held)
 
 
+@keeps_global_rng
 def train_classifier(
     train: Sequence[tuple[str, Label]],
     eval: Sequence[tuple[str, Label]] | None,

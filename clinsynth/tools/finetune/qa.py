@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from clinsynth.tools.finetune._training import (
     batched_outputs,
+    keeps_global_rng,
     load_model_dir,
     run_trainer,
     save_model_dir,
@@ -456,6 +457,7 @@ class Reader:
         return cls(model, tokenizer, QAConfig(**meta["config"]), backbone, meta["train_stats"])
 
 
+@keeps_global_rng
 def train_reader(train: Sequence[QAExample], cfg: QAConfig | None = None) -> Reader:
     """Fine-tune an extractive-QA reader on ``train`` (answer windows + sampled negatives)."""
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding

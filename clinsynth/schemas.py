@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Verdict = Literal["accept", "revise", "relabel", "reject"]
 """What the critic asks for. Ordered by severity: reject > revise > relabel > accept."""
@@ -91,14 +91,26 @@ class Usage(BaseModel):
         )
 
 
+RAW_OUTPUT_CHARS = 16_000
+"""Most characters of a model's raw reply kept on an attempt (a runaway reply is cut)."""
+
+
 class Attempt(BaseModel):
     """One generator attempt and what the critic said of it."""
 
     number: int
     item: dict[str, Any] | None = None
     raw_output: str | None = None
+    """The model's reply as sent, cut to ``RAW_OUTPUT_CHARS`` with a note of what was cut."""
     error: str | None = None
     report: CriticReport | None = None
+
+    @field_validator("raw_output")
+    @classmethod
+    def _cap_raw_output(cls, value: str | None) -> str | None:
+        if value is None or len(value) <= RAW_OUTPUT_CHARS:
+            return value
+        return f"{value[:RAW_OUTPUT_CHARS]}… [{len(value) - RAW_OUTPUT_CHARS} characters cut]"
 
 
 class Task(BaseModel):

@@ -79,3 +79,15 @@ def test_item_record_round_trips_through_json() -> None:
     again = ItemRecord.model_validate_json(record.model_dump_json())
     assert again == record
     assert again.provenance.label_changes[0].new == "unanswerable"
+
+
+def test_a_runaway_raw_reply_is_cut_on_the_attempt() -> None:
+    from clinsynth.schemas import RAW_OUTPUT_CHARS, Attempt
+
+    kept = Attempt(number=1, raw_output="x" * RAW_OUTPUT_CHARS)
+    assert kept.raw_output == "x" * RAW_OUTPUT_CHARS
+    cut = Attempt(number=1, raw_output="y" * (RAW_OUTPUT_CHARS + 500))
+    assert cut.raw_output is not None
+    assert cut.raw_output.startswith("y" * RAW_OUTPUT_CHARS)
+    assert cut.raw_output.endswith("… [500 characters cut]")
+    assert len(cut.raw_output) < RAW_OUTPUT_CHARS + 40

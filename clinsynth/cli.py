@@ -30,6 +30,7 @@ from clinsynth.cli_support import (
     console,
     guard,
     out,
+    run_app,
     settings_from_env,
 )
 from clinsynth.config import EndpointSettings, RunConfig, Settings, load_config_file
@@ -401,7 +402,7 @@ def main() -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    app()
+    raise SystemExit(run_app(app))
 
 
 if __name__ == "__main__":

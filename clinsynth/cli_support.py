@@ -42,6 +42,37 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; a usage mistake (unknown option, missing
+    argument, bad value) is one ``error:`` line naming the command's ``--help``, as every
+    other user mistake, instead of the usage box."""
+    from typer.exceptions import TyperException
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="clinsynth", standalone_mode=False)
+    except TyperException as exc:  # typer's (vendored click) usage and parameter errors
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        code = int(getattr(exc, "exit_code", 2))
+        if not message.strip():  # no arguments at all: the help was shown instead
+            return code
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            message = f"{message} (see '{ctx.command_path} --help')"
+        return _failed(message, code)
+    except typer.Abort:
+        return _failed("interrupted", 130)
+    return code if isinstance(code, int) else 0
+
+
+def _failed(message: str, code: int) -> int:
+    try:
+        fail(message, code)
+    except typer.Exit as exc:
+        return exc.exit_code
+
+
 def _os_message(exc: OSError) -> str:
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc} (check the path and its permissions)"

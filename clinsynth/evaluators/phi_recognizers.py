@@ -24,9 +24,12 @@ never at import time. After that a check costs about 4 ms per 1000 characters
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -135,9 +138,22 @@ def _implausible(kind: str, text: str) -> bool:
     return bool(numeric) and int(numeric[1]) > 12 and int(numeric[2]) > 12  # type: ignore[index]
 
 
-def _build() -> list[tuple[str, EntityRecognizer]]:
-    # spaCy, imported under Presidio, adds process-wide warning filters: keep the host's.
+@contextlib.contextmanager
+def _host_state_kept() -> Iterator[None]:
+    """Undo what importing Presidio does to the process: spaCy adds warning filters, and torch
+    (imported through spaCy's thinc) sets ``TORCHINDUCTOR_CACHE_DIR`` in ``os.environ``."""
+    env = dict(os.environ)
     with warnings.catch_warnings():
+        try:
+            yield
+        finally:
+            for key in set(os.environ) - set(env):
+                del os.environ[key]
+            os.environ.update({k: v for k, v in env.items() if os.environ.get(k) != v})
+
+
+def _build() -> list[tuple[str, EntityRecognizer]]:
+    with _host_state_kept():
         from presidio_analyzer import Pattern, PatternRecognizer
         from presidio_analyzer.predefined_recognizers import (
             CreditCardRecognizer,

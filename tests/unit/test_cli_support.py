@@ -91,3 +91,37 @@ def test_broken_squad_file_is_one_line_in_train(
     assert _error_line(capsys) == (
         f"error: {squad} is not UTF-8 text (invalid continuation byte); save it as UTF-8"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["generate", "--bogus"], "error: No such option: --bogus"),
+        (["inspect"], "error: Missing argument 'run_dir'."),
+        (["generate", "-n", "abc"], "error: Invalid value for '-n': "),
+        (["train", "a.csv", "b.csv", "c.csv", "d.csv"], "error: Got unexpected extra argument"),
+        (["nosuchcommand"], "error: No such command 'nosuchcommand'."),
+    ],
+)
+def test_a_usage_mistake_is_one_error_line(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clinsynth.cli import app
+    from clinsynth.cli_support import run_app
+
+    assert run_app(app, args) == 2
+    line = _error_line(capsys)
+    assert line.startswith(expected), line
+    command = "clinsynth" if args[0] == "nosuchcommand" else f"clinsynth {args[0]}"
+    assert line.endswith(f"(see '{command} --help')")
+
+
+def test_help_and_no_arguments_keep_their_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    from clinsynth.cli import app
+    from clinsynth.cli_support import run_app
+
+    assert run_app(app, ["inspect", "--help"]) == 0
+    assert "Usage: clinsynth inspect" in capsys.readouterr().out
+    assert run_app(app, []) == 2  # help shown, as before, without an error line
+    captured = capsys.readouterr()
+    assert "Usage: clinsynth" in captured.out and "error:" not in captured.err

@@ -3,6 +3,7 @@ passages delimited as data in every recipe prompt."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -240,16 +241,20 @@ def test_accepted_item_is_kept_unmasked() -> None:
 
 def test_recognizers_load_lazily_once() -> None:
     code = (
-        "import sys, warnings\n"
+        "import os, sys, warnings\n"
         "import clinsynth.evaluators, clinsynth.agents.critic\n"
-        "assert 'presidio_analyzer' not in sys.modules\n"
+        "assert 'presidio_analyzer' not in sys.modules and 'torch' not in sys.modules\n"
         "from clinsynth.evaluators.phi_recognizers import recognizers\n"
-        "filters = list(warnings.filters)\n"
+        "filters, env = list(warnings.filters), dict(os.environ)\n"
         "first = recognizers()\n"
         "assert 'presidio_analyzer' in sys.modules and recognizers() is first\n"
         "assert warnings.filters == filters\n"
+        "assert 'torch' not in sys.modules or dict(os.environ) == env, 'environment changed'\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env
+    )
     assert res.returncode == 0, res.stderr
 
 

@@ -696,7 +696,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     args = parser.parse_args()
-    t0 = time.time()
+    t0, load_before = time.time(), os.getloadavg()[0]
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="clinsynth-attack-") as tmp:
         root = Path(tmp)
@@ -732,7 +732,7 @@ def main() -> None:
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "load_before_after": [os.getloadavg()[0]],
+            "load_avg_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         },
         "wall_s": round(time.time() - t0, 1),
     }

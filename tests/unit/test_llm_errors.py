@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, Field
 
 from clinsynth.llm import LLMEndpointError, LLMRequestError, StructuredLLM, UsageMeter
-from clinsynth.llm_errors import (
+from clinsynth.llm.errors import (
     LLMProtocolError,
     Unsupported,
     completion_problem,
@@ -23,7 +23,7 @@ from clinsynth.llm_errors import (
     one_line,
     translate,
 )
-from clinsynth.llm_methods import REFUSALS_WITHOUT_ANSWER
+from clinsynth.llm.methods import REFUSALS_WITHOUT_ANSWER
 from clinsynth.schemas import Usage
 from tests.support.fakes import FakeChat, fake_chat
 

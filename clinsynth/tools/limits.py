@@ -4,7 +4,7 @@ Concurrency is a set of request slots per event loop (:class:`Slots`): it caps r
 flight, not items, so the batch runner can keep more items in flight than there are slots. For
 OpenAI-compatible endpoints the HTTP client takes a slot and the rate limits' turns for each
 HTTP exchange, an SDK retry included (retry back-off holds no slot; see
-``clinsynth.llm_transport``); other models take them around the whole call.
+``clinsynth.llm.transport``); other models take them around the whole call.
 
 Requests per minute use LangChain's token-bucket ``InMemoryRateLimiter`` (bucket of one: calls
 are spaced evenly, no burst). Tokens per minute have no counterpart in the stack — a call's size

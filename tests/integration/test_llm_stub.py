@@ -12,7 +12,6 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from clinsynth import llm_transport
 from clinsynth.llm import (
     EndpointConfig,
     LLMEndpointError,
@@ -22,6 +21,7 @@ from clinsynth.llm import (
     UsageMeter,
     build_chat_model,
     check_endpoint,
+    transport,
 )
 from clinsynth.schemas import Usage
 from clinsynth.tools.limits import CallLimits
@@ -276,7 +276,7 @@ def test_a_reply_that_is_no_chat_completion_is_a_protocol_error(kind: Any, probl
 def test_a_reply_longer_than_the_cap_is_refused_by_its_content_length(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(llm_transport, "MAX_RESPONSE_BYTES", 100)
+    monkeypatch.setattr(transport, "MAX_RESPONSE_BYTES", 100)
     with StubServer(schema_echo_responder) as server:
         with pytest.raises(LLMProtocolError, match="larger than 100 bytes"):
             ask(structured(server))

@@ -15,15 +15,18 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, Field
 
 from clinsynth.llm import LLMEndpointError, LLMRequestError, StructuredLLM, UsageMeter
-from clinsynth.llm_errors import (
+from clinsynth.llm.errors import (
+    LLMConfigError,
     LLMProtocolError,
+    LocalModelError,
     Unsupported,
     completion_problem,
     is_capability_error,
+    is_fatal,
     one_line,
     translate,
 )
-from clinsynth.llm_methods import REFUSALS_WITHOUT_ANSWER
+from clinsynth.llm.methods import REFUSALS_WITHOUT_ANSWER
 from clinsynth.schemas import Usage
 from tests.support.fakes import FakeChat, fake_chat
 
@@ -185,6 +188,31 @@ def test_status_errors_are_translated(
     translated = translate(_status_error(code, message, param), "W")
     assert type(translated) is kind
     assert text in str(translated)
+
+
+@pytest.mark.parametrize(
+    ("exc", "fatal"),
+    [
+        (LLMEndpointError("W: cannot connect"), True),
+        (LLMProtocolError("W: the reply is not an OpenAI chat completion"), True),
+        (LocalModelError("GGUF model file not found"), True),
+        (LLMRequestError("HTTP 400: flagged"), False),
+        (Unsupported("HTTP 400: invalid schema"), False),
+        (LLMConfigError("no LLM endpoint configured"), False),
+        (ValueError("bug"), False),
+    ],
+)
+def test_only_endpoint_errors_stop_a_run(exc: BaseException, fatal: bool) -> None:
+    assert is_fatal(exc) is fatal
+
+
+@pytest.mark.parametrize(
+    ("code", "fatal"), [(400, False), (413, False), (422, False), (404, True), (500, True)]
+)
+def test_translated_status_errors_are_fatal_only_for_the_endpoint(code: int, fatal: bool) -> None:
+    translated = translate(_status_error(code, "boom"), "W")
+    assert translated is not None
+    assert is_fatal(translated) is fatal
 
 
 def test_translate_leaves_other_errors_alone() -> None:

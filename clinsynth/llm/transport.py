@@ -1,5 +1,7 @@
-"""The HTTP client under the OpenAI SDK: a pool per event loop, every request counted against
-the run's limits, every reply's size capped.
+"""How requests reach an OpenAI-compatible endpoint: the HTTP client and the ChatOpenAI class.
+
+The HTTP client under the OpenAI SDK keeps a pool per event loop, counts every request against
+the run's limits and caps every reply's size.
 
 Each HTTP request, an SDK retry included, takes a request slot until the response head arrives
 (back-off between retries holds none), a turn of the requests-per-minute limit, and a
@@ -12,6 +14,7 @@ request that failed keeps its estimate. A reply body over ``MAX_RESPONSE_BYTES``
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,7 +22,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from clinsynth.llm_errors import LLMProtocolError
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.outputs import ChatResult
+
+from clinsynth.llm.errors import LLMProtocolError, completion_problem
 from clinsynth.tools.limits import CallLimits
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -117,3 +123,45 @@ def loop_safe_async_client(limits: CallLimits | None = None) -> Any:
             await self._pool().aclose()
 
     return openai.DefaultAsyncHttpxClient(transport=LoopLocalTransport())
+
+
+def is_openai_client(model: BaseChatModel) -> bool:
+    """Whether ``model`` talks to an OpenAI-compatible endpoint through the OpenAI SDK."""
+    return any(cls.__module__.startswith("langchain_openai") for cls in type(model).__mro__)
+
+
+@functools.cache
+def chat_openai_class() -> type[BaseChatModel]:
+    """``ChatOpenAI`` that sends plain-text messages as raw body.
+
+    The SDK walks every request argument against its typed-dict unions before sending
+    (~0.7 ms a call, the largest per-call cost left at high concurrency); for messages whose
+    contents are plain strings that walk changes nothing, so they travel in ``extra_body``,
+    which the SDK merges into the JSON body as is. Messages with content parts (images,
+    files) keep the SDK's path. Built on first use: importing langchain-openai is slow.
+    """
+    from langchain_openai import ChatOpenAI
+
+    class RawBodyChatOpenAI(ChatOpenAI):
+        def _get_request_payload(
+            self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
+        ) -> dict[Any, Any]:
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            messages = payload.get("messages")
+            if messages and all(isinstance(m.get("content"), str | None) for m in messages):
+                payload["extra_body"] = {**(payload.get("extra_body") or {}), "messages": messages}
+                payload["messages"] = []
+            return payload
+
+        def _create_chat_result(
+            self, response: Any, generation_info: dict[Any, Any] | None = None
+        ) -> ChatResult:
+            problem = completion_problem(response)
+            if problem is not None:
+                where = self.openai_api_base or "https://api.openai.com/v1"
+                raise LLMProtocolError(
+                    f"{where}: the reply is not an OpenAI chat completion ({problem})"
+                )
+            return super()._create_chat_result(response, generation_info)
+
+    return RawBodyChatOpenAI

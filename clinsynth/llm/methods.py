@@ -2,7 +2,7 @@
 whether it answers at all.
 
 A method is proven by schema-valid output and is then used for every call, for good; it is
-unsupported only on an explicit capability error (``llm_errors.Unsupported``) that arrives
+unsupported only on an explicit capability error (``errors.Unsupported``) that arrives
 while it has never worked. Any other failure says nothing about the method. An endpoint that
 refuses its first ``REFUSALS_WITHOUT_ANSWER`` requests without answering any is set up wrongly
 (a parameter it rejects for every prompt), not troubled by a few prompts.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from clinsynth.llm_errors import LLMConfigError
+from clinsynth.llm.errors import LLMConfigError
 
 METHODS: tuple[str, ...] = ("json_schema", "function_calling", "json_mode")
 """The structured-output methods, best first."""

@@ -1,13 +1,23 @@
-"""The LLM layer's errors, and what an endpoint's failure says about the endpoint.
+"""The LLM layer's errors, and the one classification of what an endpoint failure means.
 
-A request error (HTTP 400, 413 or 422 for one prompt: a content filter, an over-long prompt, a
-parameter the server dislikes for that prompt) is no verdict on the endpoint: it raises
-``LLMRequestError`` and the batch runner rejects that one item with the server's message. Only
-an explicit capability error (a message about response_format, json_schema, tools, grammars or
-something "not supported", or an error ``param`` naming one of them) is evidence that a
-structured-output method is unsupported; ``StructuredLLM`` accepts that evidence only for a
-method that has never worked. A reply that is no OpenAI chat completion (an HTML page, ``{}``,
-no choices, an oversized body) is an ``LLMProtocolError``, fatal like every ``LLMEndpointError``.
+``translate`` turns what a chat model raised into one of these classes:
+
+- Fatal for the run (``FATAL_ENDPOINT_ERRORS``, ``is_fatal``): ``LLMEndpointError`` and its
+  subclasses. The endpoint is unreachable, times out or keeps answering 5xx after the SDK's
+  retries, rejects the key (401/403), does not know the URL or model (404), rejects every
+  structured-output method, or refuses each of its first requests without answering one; a reply
+  that is no OpenAI chat completion (an HTML page, ``{}``, no choices, an oversized body) is an
+  ``LLMProtocolError``; an in-process model that cannot load or run is a ``LocalModelError``.
+- Rejects one item: ``LLMRequestError``. HTTP 400, 413 or 422 for one prompt (a content filter,
+  an over-long prompt, a parameter the server dislikes for that prompt) or a context overflow is
+  no verdict on the endpoint; the batch runner rejects that item with the server's message.
+- Model-output problems (no JSON, schema-invalid JSON) are never raised: ``StructuredLLM``
+  returns them in ``StructuredResult.error``.
+- ``Unsupported`` is evidence that a structured-output method is unsupported: only an explicit
+  capability error (a message about response_format, json_schema, tools, grammars or something
+  "not supported", or an error ``param`` naming one of them). ``StructuredLLM`` accepts it only
+  for a method that has never worked, and otherwise raises it as an ``LLMRequestError``.
+- ``LLMConfigError``: a configuration is unusable, found before any request.
 """
 
 from __future__ import annotations
@@ -48,6 +58,15 @@ class LLMRequestError(LLMError):
 
 class Unsupported(Exception):
     """The endpoint said it does not support a structured-output method."""
+
+
+FATAL_ENDPOINT_ERRORS: tuple[type[BaseException], ...] = (LLMEndpointError,)
+"""The LLM errors that stop a run instead of rejecting one item (see the module docstring)."""
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether ``exc`` says the endpoint cannot serve this run, so the run must stop."""
+    return isinstance(exc, FATAL_ENDPOINT_ERRORS)
 
 
 _CAPABILITY_WORDS = (

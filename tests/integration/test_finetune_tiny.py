@@ -26,7 +26,7 @@ from clinsynth.tools.finetune import (
     train_classifier,
     train_reader,
 )
-from clinsynth.tools.finetune.qa import SampledWindows
+from clinsynth.tools.finetune.qa_windows import SampledWindows
 from tests.support.tiny_bert import save_tiny_bert
 
 VOCAB_TEXT = """

@@ -36,15 +36,9 @@ from clinsynth.tools.finetune.metrics import (
     qa_scores,
     reference_overlap,
 )
-from clinsynth.tools.finetune.qa import (
-    QAConfig,
-    QAExample,
-    QAPrediction,
-    Reader,
-    build_windows,
-    load_squad_json,
-    train_reader,
-)
+from clinsynth.tools.finetune.qa import Reader, train_reader
+from clinsynth.tools.finetune.qa_data import QAConfig, QAExample, QAPrediction, load_squad_json
+from clinsynth.tools.finetune.qa_windows import build_windows
 
 
 def run_seeds(

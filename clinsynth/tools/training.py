@@ -14,7 +14,7 @@ from clinsynth.tools.models import FinetuneArgs, FinetuneResult, ToolError
 
 def finetune_evaluate(args: FinetuneArgs) -> FinetuneResult:
     """Fine-tune on ``args.train`` once per seed, score on ``args.eval``, report mean ± sd."""
-    from clinsynth.tools import finetune as ft
+    from clinsynth import finetune as ft
 
     try:
         if args.task == "classification":

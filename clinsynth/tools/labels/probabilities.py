@@ -95,7 +95,7 @@ def finetuned_oof_proba(
 ) -> np.ndarray:
     """Out-of-fold probabilities from fine-tuning ``backbone`` (BioBERT name or a local BERT
     directory; offline fallback per the training tool) in each fold."""
-    from clinsynth.tools.finetune.classification import ClassificationConfig, cross_val_proba
+    from clinsynth.finetune.classification import ClassificationConfig, cross_val_proba
 
     cfg = ClassificationConfig(backbone=backbone, seed=seed, labels=list(classes))
     return cross_val_proba(list(texts), [classes[i] for i in y], cfg, folds=folds)

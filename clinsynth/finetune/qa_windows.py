@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from clinsynth.tools.finetune.errors import FinetuneError
-from clinsynth.tools.finetune.qa_data import QAConfig, QAExample
+from clinsynth.finetune.errors import FinetuneError
+from clinsynth.finetune.qa_data import QAConfig, QAExample
 
 
 @dataclass

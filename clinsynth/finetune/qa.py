@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from clinsynth.tools.finetune._training import (
+from clinsynth.finetune._training import (
     batched_outputs,
     keeps_global_rng,
     load_model_dir,
@@ -27,11 +27,11 @@ from clinsynth.tools.finetune._training import (
     seed_all,
     work_dir,
 )
-from clinsynth.tools.finetune.backbone import ResolvedBackbone, resolve_backbone
-from clinsynth.tools.finetune.errors import DatasetError
-from clinsynth.tools.finetune.metrics import qa_scores
-from clinsynth.tools.finetune.qa_data import QAConfig, QAExample, QAPrediction, check_unique_ids
-from clinsynth.tools.finetune.qa_windows import SampledWindows, Window, build_windows
+from clinsynth.finetune.backbone import ResolvedBackbone, resolve_backbone
+from clinsynth.finetune.errors import DatasetError
+from clinsynth.finetune.metrics import qa_scores
+from clinsynth.finetune.qa_data import QAConfig, QAExample, QAPrediction, check_unique_ids
+from clinsynth.finetune.qa_windows import SampledWindows, Window, build_windows
 
 _CONFIG_FILE = "clinsynth_qa_config.json"
 _PREDICT_CHUNK = 64  # examples windowed at a time when predicting, to bound memory

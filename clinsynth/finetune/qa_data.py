@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from clinsynth.tools.finetune.errors import DatasetError
+from clinsynth.finetune.errors import DatasetError
 
 
 class QAExample(BaseModel):

@@ -16,7 +16,7 @@ pooled with the synthetic items). Then a classifier is trained on
 and scored (accuracy, macro-F1) on the held-out split of ``bench/label_noise.py``.
 
 Classifier (CPU budget): frozen sentence embeddings + logistic regression
-(``clinsynth.tools.finetune.classification.score_embedding_head``); MiniLM embeddings of the
+(``clinsynth.finetune.classification.score_embedding_head``); MiniLM embeddings of the
 real texts are cached in ``bench/.cache/``. ``--stub`` uses the hashing embedder everywhere
 and small sizes; its numbers come from a scripted responder (shuffled words of the few-shot
 examples), NOT from a language model, and only show that the pipeline runs end to end.
@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from label_noise import LOADERS, Dataset, cached_embeddings  # noqa: E402
 
-from clinsynth.tools.finetune.classification import score_embedding_head  # noqa: E402
+from clinsynth.finetune.classification import score_embedding_head  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 CLI = [sys.executable, "-m", "clinsynth.cli"]

@@ -47,7 +47,7 @@ from clinsynth.evaluators.difficulty import (  # noqa: E402
     answer_sentence,
 )
 from clinsynth.evaluators.overlap import lexical_overlap  # noqa: E402
-from clinsynth.tools.finetune import QAExample, QAPrediction  # noqa: E402
+from clinsynth.finetune import QAExample, QAPrediction  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "qa_difficulty.json"
 BUDGET = "<= 5 min on 2 free CPU cores (prediction only; the reader comes from qa_reader.py)"
@@ -95,8 +95,8 @@ class _Replay:
 
 def reader_section(reader_dir: Path, dev: list[QAExample]) -> dict[str, Any]:
     """Reader failure on ``dev`` and how well each score predicts it."""
+    from clinsynth.finetune import Reader
     from clinsynth.recipes.qa.reader import confidence_of
-    from clinsynth.tools.finetune import Reader
 
     reader = Reader.load(reader_dir)
     t0 = time.perf_counter()

@@ -42,6 +42,13 @@ from qa_reader import load_split  # noqa: E402
 
 from clinsynth import aio  # noqa: E402
 from clinsynth.config import RunConfig, Settings  # noqa: E402
+from clinsynth.finetune import (  # noqa: E402
+    QAConfig,
+    QAExample,
+    qa_scores,
+    run_seeds,
+    train_reader,
+)
 from clinsynth.graphs.batch import BatchRunner  # noqa: E402
 from clinsynth.graphs.factory import build_deps  # noqa: E402
 from clinsynth.memory.embeddings import make_embedder  # noqa: E402
@@ -49,13 +56,6 @@ from clinsynth.memory.store import VectorStore  # noqa: E402
 from clinsynth.recipes import get_recipe  # noqa: E402
 from clinsynth.recipes.qa.prompts import VARIANTS  # noqa: E402
 from clinsynth.schemas import SourceChunk  # noqa: E402
-from clinsynth.tools.finetune import (  # noqa: E402
-    QAConfig,
-    QAExample,
-    qa_scores,
-    run_seeds,
-    train_reader,
-)
 
 RESULTS = REPO / "bench" / "results"
 STUB_BANNER = (

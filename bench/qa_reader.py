@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from clinsynth.tools.finetune import (  # noqa: E402
+from clinsynth.finetune import (  # noqa: E402
     QAConfig,
     QAExample,
     load_squad_json,

@@ -176,7 +176,7 @@ def random_reader(directory: Path, hidden: int, layers: int) -> Path:
     WordPiece vocabulary: the corpus words), as ``clinsynth train`` would save a trained one."""
     from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
 
-    from clinsynth.tools.finetune import QAConfig, Reader
+    from clinsynth.finetune import QAConfig, Reader
 
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     words = "patient was seen on ward with the team reviewed chart and adjusted therapy day"

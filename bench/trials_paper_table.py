@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from clinsynth.commands.train import train_sets
-    from clinsynth.tools.finetune import ClassificationConfig
+    from clinsynth.finetune import ClassificationConfig
 
     small = args.stub or args.quick
     n = args.n or (12 if small else 200)

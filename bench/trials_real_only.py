@@ -103,7 +103,7 @@ def main() -> None:
     import transformers
 
     from clinsynth.commands.train import train_sets
-    from clinsynth.tools.finetune import ClassificationConfig
+    from clinsynth.finetune import ClassificationConfig
 
     seeds = [int(s) for s in args.seeds.split(",")]
     wanted = args.phases.split(",")

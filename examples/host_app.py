@@ -17,8 +17,9 @@ from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
+from clinsynth.apps import chat_model
 from clinsynth.config import Settings
-from clinsynth.graphs import build_generation_graph, chat_model, item_input
+from clinsynth.graphs import build_generation_graph, item_input
 from clinsynth.schemas import ItemState
 from clinsynth.tools import ClinsynthToolkit, as_tools
 

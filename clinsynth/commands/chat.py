@@ -50,8 +50,8 @@ def _chat(
     base_url: str | None,
     model: str | None,
 ) -> None:
-    from clinsynth.graphs.chat import chat_model
-    from clinsynth.tools.host import ClinsynthToolkit
+    from clinsynth.apps.chat import chat_model
+    from clinsynth.tools.toolkit import ClinsynthToolkit
 
     update = {k: v for k, v in (("base_url", base_url), ("model", model)) if v is not None}
     settings = settings_from_env(store, embedder).model_copy(update=update)
@@ -68,7 +68,7 @@ def _read(prompt: str) -> str | None:
 
 
 async def _session(toolkit: Any, llm: Any, thread: str) -> None:
-    from clinsynth.graphs.chat import open_chat
+    from clinsynth.apps.chat import open_chat
 
     config: Any = {"configurable": {"thread_id": thread}}
     async with open_chat(toolkit, llm) as app:

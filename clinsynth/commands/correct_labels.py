@@ -65,7 +65,7 @@ def _correct(
     seed: int,
     adjudicate_with_llm: bool,
 ) -> list[LabelDecision]:
-    from clinsynth.tools.finetune.errors import FinetuneError
+    from clinsynth.finetune.errors import FinetuneError
     from clinsynth.tools.labels import LabelError, adjudicate, correct_labels
 
     folds = min(folds, len(texts))

@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
 def _serve(
     http: bool, host: str, port: int, data_dir: Path, store: Path | None, embedder: str | None
 ) -> None:
-    from clinsynth.mcp_server import build_server
-    from clinsynth.tools.host import ClinsynthToolkit
+    from clinsynth.apps.mcp_server import build_server
+    from clinsynth.tools.toolkit import ClinsynthToolkit
 
     if not 0 < port < 65536:
         raise UserError(f"--port must be between 1 and 65535, got {port}")

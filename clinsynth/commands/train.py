@@ -46,7 +46,7 @@ def train_sets(
     ``data`` maps a set name to its :class:`~clinsynth.memory.trials.Example` list. Returns the
     results dict written by ``clinsynth train`` (per set: runs, mean ± sd summary).
     """
-    from clinsynth.tools.finetune import run_seeds, train_classifier
+    from clinsynth.finetune import run_seeds, train_classifier
 
     eval_pairs = [(e.text, e.label) for e in eval_examples]
     results: dict[str, Any] = {}
@@ -77,7 +77,7 @@ def train_sets(
 def load_qa_examples(path: Path) -> list[Any]:
     """Extractive-QA examples from a SQuAD JSON file, or from a ``qa`` run directory / JSONL
     of accepted items (question, context, answer, answerable, answer_start)."""
-    from clinsynth.tools.finetune import QAExample, load_squad_json
+    from clinsynth.finetune import QAExample, load_squad_json
     from clinsynth.tools.io import numbered_jsonl
 
     if path.suffix == ".json":
@@ -109,7 +109,7 @@ def train_qa_sets(
     data: dict[str, list[Any]], eval_examples: list[Any], cfg: Any, seeds: list[int]
 ) -> dict[str, Any]:
     """Train one extractive-QA reader per (set, seed); EM / F1 / Reference Overlap on eval."""
-    from clinsynth.tools.finetune import run_seeds, train_reader
+    from clinsynth.finetune import run_seeds, train_reader
 
     results: dict[str, Any] = {}
     backbone: dict[str, Any] | None = None
@@ -228,7 +228,7 @@ def _load(paths: list[Path], kw: dict[str, Any]) -> list[Any]:
 def _train(**kw: Any) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from clinsynth.tools.finetune import ClassificationConfig, FinetuneError
+    from clinsynth.finetune import ClassificationConfig, FinetuneError
 
     kw["seeds"] = parse_seeds(kw["seeds"])
     if kw["task"] not in ("classification", "qa"):
@@ -321,7 +321,7 @@ def _train(**kw: Any) -> None:
 
 
 def _train_qa(kw: dict[str, Any]) -> None:
-    from clinsynth.tools.finetune import FinetuneError, QAConfig
+    from clinsynth.finetune import FinetuneError, QAConfig
 
     def load(paths: list[Path]) -> list[Any]:
         try:

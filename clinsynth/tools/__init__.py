@@ -1,4 +1,4 @@
-"""Tools: run files, fine-tuning, label correction, and the core as tools for host apps.
+"""Tools that agents and host apps call: the host toolkit and its adapters, training, labels.
 
 ``as_tools()`` (LangChain tools) and ``ClinsynthToolkit`` are imported lazily, so importing
 this package stays cheap.
@@ -9,14 +9,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from clinsynth.tools.host import ClinsynthToolkit, as_tools
+    from clinsynth.tools.adapters import as_tools
+    from clinsynth.tools.toolkit import ClinsynthToolkit
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("as_tools", "ClinsynthToolkit"):
-        from clinsynth.tools import host
+    if name == "as_tools":
+        from clinsynth.tools.adapters import as_tools
 
-        return getattr(host, name)
+        return as_tools
+    if name == "ClinsynthToolkit":
+        from clinsynth.tools.toolkit import ClinsynthToolkit
+
+        return ClinsynthToolkit
     raise AttributeError(f"module 'clinsynth.tools' has no attribute {name!r}")
 
 

@@ -17,11 +17,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
+from clinsynth.apps.chat import open_chat
 from clinsynth.config import Settings
 from clinsynth.evaluators.difficulty import parse_band
-from clinsynth.graphs.chat import open_chat
-from clinsynth.tools.host import ClinsynthToolkit
 from clinsynth.tools.io import RunFiles, read_records
+from clinsynth.tools.toolkit import ClinsynthToolkit
 from tests.support.chat_responder import respond
 from tests.support.stub_server import StubServer
 

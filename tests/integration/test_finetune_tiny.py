@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from clinsynth.tools.finetune import (
+from clinsynth.finetune import (
     BackboneFallbackWarning,
     BackboneUnavailableError,
     ClassificationConfig,
@@ -26,7 +26,7 @@ from clinsynth.tools.finetune import (
     train_classifier,
     train_reader,
 )
-from clinsynth.tools.finetune.qa import SampledWindows
+from clinsynth.finetune.qa_windows import SampledWindows
 from tests.support.tiny_bert import save_tiny_bert
 
 VOCAB_TEXT = """

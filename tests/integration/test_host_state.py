@@ -63,7 +63,7 @@ def test_training_leaves_the_hosts_random_generators_and_stdout_alone(
     import numpy as np
     import torch
 
-    from clinsynth.tools.finetune import ClassificationConfig, train_classifier
+    from clinsynth.finetune import ClassificationConfig, train_classifier
 
     words = ["fever", "cough", "rash", "drug", "day", "after"]
     bert = save_tiny_bert(tmp_path / "bert", [".", *words], layers=1, positions=64)

@@ -17,7 +17,8 @@ from langchain_core.tools import BaseTool
 
 from clinsynth.config import Settings
 from clinsynth.tools import ClinsynthToolkit, as_tools
-from clinsynth.tools.host import (
+from clinsynth.tools.io import RunFiles, read_records
+from clinsynth.tools.models import (
     CorrectLabelsArgs,
     CritiqueArgs,
     FinetuneArgs,
@@ -25,7 +26,6 @@ from clinsynth.tools.host import (
     SearchArgs,
     ToolError,
 )
-from clinsynth.tools.io import RunFiles, read_records
 from clinsynth.tools.runlock import lock_holder
 from tests.support.chat_responder import respond
 from tests.support.stub_server import StubServer

@@ -46,8 +46,8 @@ def test_langgraph_json_graphs_build(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_chat_graph_needs_an_openai_compatible_endpoint(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from clinsynth.apps.server import chat_graph
     from clinsynth.config import ConfigError
-    from clinsynth.graphs.server import chat_graph
 
     monkeypatch.delenv("CLINSYNTH_BASE_URL", raising=False)
     monkeypatch.setenv("CLINSYNTH_PROVIDER", "local")

@@ -74,7 +74,7 @@ def test_variant_and_distillation_calls(
 def test_saved_reader_scores_difficulty_and_report(
     stub: StubServer, demo_store_path: Path, tmp_path: Path
 ) -> None:
-    from clinsynth.tools.finetune import QAConfig, QAExample, train_reader
+    from clinsynth.finetune import QAConfig, QAExample, train_reader
 
     tokens = [".", "?", "the", "fever", "days"]
     bert = save_tiny_bert(tmp_path / "bert", tokens, hidden=16, layers=1)

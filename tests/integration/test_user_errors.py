@@ -250,7 +250,8 @@ def test_generate_tool_on_a_corrupt_run_is_a_tool_error(
     import asyncio
 
     from clinsynth.config import Settings
-    from clinsynth.tools.host import ClinsynthToolkit, GenerateArgs, ToolError
+    from clinsynth.tools.models import GenerateArgs, ToolError
+    from clinsynth.tools.toolkit import ClinsynthToolkit
 
     out = tmp_path / "run"
     out.mkdir()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from clinsynth.evaluators.difficulty import parse_band
-from clinsynth.graphs.chat import (
+from clinsynth.apps.chat_session import (
     CHAT_PROMPT_VERSION,
     MAX_TARGET_MIN,
-    GenerateRequest,
     escalate,
     narrow,
     system_prompt,
 )
+from clinsynth.apps.chat_tools import GenerateRequest
+from clinsynth.evaluators.difficulty import parse_band
 
 
 def test_escalate_sets_the_minimum_above_the_last_measurement() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from clinsynth.tools.finetune import (
+from clinsynth.finetune import (
     QAExample,
     QAPrediction,
     classification_scores,

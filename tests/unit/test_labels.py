@@ -202,8 +202,8 @@ def test_adjudication_accepts_a_plain_chat_model() -> None:
 
 
 def test_embedding_head_scores_augmented_training_sets() -> None:
-    from clinsynth.tools.finetune.classification import score_embedding_head
-    from clinsynth.tools.finetune.errors import DatasetError
+    from clinsynth.finetune.classification import score_embedding_head
+    from clinsynth.finetune.errors import DatasetError
 
     rng = np.random.default_rng(1)
     gold = rng.normal([2, 0], 0.3, (4, 2)), rng.normal([-2, 0], 0.3, (4, 2))

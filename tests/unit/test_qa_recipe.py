@@ -230,8 +230,8 @@ def test_recheck_needs_a_reader_and_leaves_answerable_items() -> None:
 def test_reader_confidence_from_span_and_null_scores(
     score: float | None, null: float, abstain: bool, confidence: float
 ) -> None:
+    from clinsynth.finetune import QAPrediction
     from clinsynth.recipes.qa.reader import confidence_of
-    from clinsynth.tools.finetune import QAPrediction
 
     pred = QAPrediction(
         id="q",

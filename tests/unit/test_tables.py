@@ -92,7 +92,8 @@ def test_empty_trial_csv_says_empty(tmp_path: Path) -> None:
 
 
 def test_tool_pairs_missing_label_names_the_row(tmp_path: Path) -> None:
-    from clinsynth.tools.host import ToolError, _pairs
+    from clinsynth.tools.models import ToolError
+    from clinsynth.tools.training import _pairs
 
     path = tmp_path / "p.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": null}\n')

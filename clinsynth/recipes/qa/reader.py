@@ -1,4 +1,4 @@
-"""A fine-tuned extractive-QA reader (``tools/finetune/qa.Reader``) as the critic's reader.
+"""A fine-tuned extractive-QA reader (``clinsynth/finetune/qa.Reader``) as the critic's reader.
 
 The model is loaded by :meth:`TrainedReader.load` (a batch run calls it once, in its
 inference pool, before the first item), not when the recipe is built; calls are serialised
@@ -16,7 +16,7 @@ from clinsynth.config import ConfigError
 from clinsynth.evaluators.difficulty import ReaderAnswer
 
 if TYPE_CHECKING:
-    from clinsynth.tools.finetune import QAPrediction, Reader
+    from clinsynth.finetune import QAPrediction, Reader
 
 
 def confidence_of(prediction: QAPrediction) -> float:
@@ -43,7 +43,7 @@ class TrainedReader:
         no loadable reader is a :class:`ConfigError`."""
         with self._load_lock:
             if self._reader is None:
-                from clinsynth.tools.finetune import FinetuneError, Reader
+                from clinsynth.finetune import FinetuneError, Reader
 
                 assert isinstance(self._source, str | Path)
                 try:
@@ -58,7 +58,7 @@ class TrainedReader:
         return self._reader if self._reader is not None else self.load()
 
     def answer(self, question: str, context: str) -> ReaderAnswer:
-        from clinsynth.tools.finetune import QAExample
+        from clinsynth.finetune import QAExample
 
         reader = self.reader
         with self._lock:

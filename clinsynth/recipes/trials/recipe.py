@@ -38,8 +38,8 @@ from clinsynth.recipes.trials import prompts
 from clinsynth.schemas import CheckResult, LabelChange, SourceChunk, Task
 
 if TYPE_CHECKING:
+    from clinsynth.finetune import Classifier
     from clinsynth.memory.store import VectorStore
-    from clinsynth.tools.finetune import Classifier
 
 
 class TrialReasons(BaseModel):
@@ -309,7 +309,7 @@ class TrialsRecipe(Recipe):
         if self._classifier is None and self.options.classifier_path:
             with self._lock:
                 if self._classifier is None:
-                    from clinsynth.tools.finetune import Classifier, FinetuneError
+                    from clinsynth.finetune import Classifier, FinetuneError
 
                     path = Path(self.options.classifier_path)
                     if not path.is_dir():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from clinsynth.tools.finetune.qa import QAExample, QAPrediction
+    from clinsynth.finetune.qa_data import QAExample, QAPrediction
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = frozenset(string.punctuation)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from clinsynth.tools.finetune.errors import BackboneFallbackWarning, BackboneUnavailableError
+from clinsynth.finetune.errors import BackboneFallbackWarning, BackboneUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from clinsynth.tools.finetune._training import (
+from clinsynth.finetune._training import (
     FeatureDataset,
     batched_outputs,
     keeps_global_rng,
@@ -20,9 +20,9 @@ from clinsynth.tools.finetune._training import (
     seed_all,
     work_dir,
 )
-from clinsynth.tools.finetune.backbone import ResolvedBackbone, resolve_backbone
-from clinsynth.tools.finetune.errors import DatasetError
-from clinsynth.tools.finetune.metrics import classification_scores
+from clinsynth.finetune.backbone import ResolvedBackbone, resolve_backbone
+from clinsynth.finetune.errors import DatasetError
+from clinsynth.finetune.metrics import classification_scores
 
 Label = str | int
 _LABELS_FILE = "clinsynth_labels.json"

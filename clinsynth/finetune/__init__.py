@@ -8,26 +8,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from clinsynth.tools.finetune.backbone import (
+from clinsynth.finetune.backbone import (
     DEFAULT_BACKBONE,
     ResolvedBackbone,
     fallback_model_dir,
     resolve_backbone,
 )
-from clinsynth.tools.finetune.classification import (
+from clinsynth.finetune.classification import (
     ClassificationConfig,
     Classifier,
     ClassifierResult,
     cross_val_proba,
     train_classifier,
 )
-from clinsynth.tools.finetune.errors import (
+from clinsynth.finetune.errors import (
     BackboneFallbackWarning,
     BackboneUnavailableError,
     DatasetError,
     FinetuneError,
 )
-from clinsynth.tools.finetune.metrics import (
+from clinsynth.finetune.metrics import (
     classification_scores,
     exact_match,
     f1,
@@ -36,15 +36,9 @@ from clinsynth.tools.finetune.metrics import (
     qa_scores,
     reference_overlap,
 )
-from clinsynth.tools.finetune.qa import (
-    QAConfig,
-    QAExample,
-    QAPrediction,
-    Reader,
-    build_windows,
-    load_squad_json,
-    train_reader,
-)
+from clinsynth.finetune.qa import Reader, train_reader
+from clinsynth.finetune.qa_data import QAConfig, QAExample, QAPrediction, load_squad_json
+from clinsynth.finetune.qa_windows import build_windows
 
 
 def run_seeds(

@@ -1,19 +1,14 @@
-"""Graph builders for host apps and the factories named in ``langgraph.json``.
+"""Graph builders for host apps: the per-item generation graph from settings, and its input.
 
-Importing this module builds nothing and touches no network. The ``langgraph dev`` /
-LangGraph server factories read settings from the environment (``CLINSYNTH_*``) and, from
-``configurable``, the run (``run``) and the chat's data directory (``data_dir``); the server
-supplies its own checkpointer.
+Importing this module builds nothing and touches no network.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from clinsynth.config import RunConfig, Settings
@@ -49,20 +44,3 @@ def item_input(run: RunConfig | dict[str, Any], index: int) -> ItemState:
     recipe = get_recipe(cfg.recipe, cfg.recipe_options)
     task = recipe.make_task(index, cfg, random.Random(f"{cfg.seed}:{index}"))
     return initial_state(task, cfg.max_attempts, time.time())
-
-
-def generation_graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """``langgraph.json`` factory: the per-item generation graph for ``configurable.run``."""
-    run = (config.get("configurable") or {}).get("run") or {}
-    return build_generation_graph(Settings(), run)
-
-
-def chat_graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """``langgraph.json`` factory: the chat agent (threads are kept by the server)."""
-    from clinsynth.graphs.chat import build_chat_graph, chat_model
-    from clinsynth.tools.host import DEFAULT_DATA_DIR, ClinsynthToolkit
-
-    data_dir = (config.get("configurable") or {}).get("data_dir") or DEFAULT_DATA_DIR
-    settings = Settings()
-    toolkit = ClinsynthToolkit(settings, data_dir=Path(data_dir))
-    return build_chat_graph(chat_model(settings), toolkit)

@@ -18,9 +18,8 @@ from mcp.server.mcpserver.exceptions import ToolError as McpToolError
 from pydantic import BaseModel, Field, ValidationError
 
 from clinsynth.config import one_line
-from clinsynth.tools.host import (
-    TOOL_DESCRIPTIONS,
-    ClinsynthToolkit,
+from clinsynth.tools.adapters import TOOL_DESCRIPTIONS
+from clinsynth.tools.models import (
     CorrectLabelsArgs,
     CritiqueArgs,
     FinetuneArgs,
@@ -28,6 +27,7 @@ from clinsynth.tools.host import (
     SearchArgs,
     ToolError,
 )
+from clinsynth.tools.toolkit import ClinsynthToolkit
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 

@@ -167,7 +167,7 @@ def load_model_dir(auto_class: Any, directory: Path, meta_file: str, what: str) 
 
     from transformers import AutoTokenizer
 
-    from clinsynth.tools.finetune.errors import FinetuneError
+    from clinsynth.finetune.errors import FinetuneError
 
     if not (directory / meta_file).is_file():
         raise FinetuneError(f"{directory} is not a saved clinsynth {what} (no {meta_file})")

@@ -1,105 +1,31 @@
-"""The chat agent: a tool-calling LangGraph graph with thread memory over the clinsynth core.
+"""The chat agent's tools: search, generate (reading and updating the session), save.
 
-``agent`` (a chat model with tools bound) ⇄ ``tools`` (a ``ToolNode``). The tools retrieve,
-generate through the critic loop and export; besides the messages, the graph state keeps
-the session's topic, difficulty target, the last batch's *measured* difficulty and its run
-directories, so "make them harder" escalates above what the critic measured last time and
-"more about dosing" narrows the topic. With a checkpointer (SQLite, see :func:`open_chat`)
-a conversation continues across restarts under the same thread id.
+``generate_items`` and ``save_items`` return LangGraph ``Command`` updates, so the session's
+topic, difficulty target, measured difficulty and run directories live in the graph state.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
+from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import START, MessagesState, StateGraph
-from langgraph.graph.state import CompiledStateGraph
-from langgraph.prebuilt import ToolNode, ToolRuntime, tools_condition
+from langgraph.prebuilt import ToolRuntime
 from langgraph.types import Command
 from pydantic import BaseModel, Field, field_validator
 
-from clinsynth.config import ConfigError, EndpointSettings, Settings
-from clinsynth.evaluators.difficulty import DIFFICULTY_BANDS, parse_band
-from clinsynth.tools.host import (
-    ClinsynthToolkit,
+from clinsynth.apps.chat_session import escalate, narrow
+from clinsynth.tools.models import (
     GenerateArgs,
     GenerateResult,
     SearchArgs,
     ToolError,
     check_difficulty,
 )
-
-CHAT_PROMPT_VERSION = "chat-v1"
-
-CHAT_SYSTEM = (
-    "You help clinicians and ML engineers build synthetic clinical training data. Use the "
-    "tools: search_corpus to look at the source passages, generate_items to make items "
-    "through the generation graph (every item is checked by a critic that measures it), "
-    "save_items to export the session's items. When the user asks for harder items, call "
-    "generate_items with harder=true; to narrow the subject (for example 'more about "
-    "dosing'), pass focus. After generating, list the accepted items and explain why they "
-    "are hard using their measured scores (difficulty: 0 easy … 1 hard; lexical_overlap: "
-    "share of the question's words copied from the passage). Never invent items or scores."
-)
-
-SESSION_BLOCK = (
-    "\n\nSession so far: topic: {topic}; difficulty target: {target}; measured difficulty "
-    "of the last batch: {measured}; batches generated: {batches}."
-)
-
-ESCALATION_STEP = 0.1
-"""How far above the last measured difficulty "harder" puts the new minimum."""
-MAX_TARGET_MIN = 0.95
-"""The highest minimum difficulty an escalation asks for."""
-
-
-class ChatState(MessagesState):
-    """Messages plus what the session has learnt (all plain data, checkpointed per thread)."""
-
-    topic: str | None
-    difficulty_target: str | None
-    last_difficulty: float | None
-    runs: list[str]
-
-
-def system_prompt(state: ChatState | dict[str, Any]) -> str:
-    """The system message: the fixed instructions and the session's status."""
-    measured = state.get("last_difficulty")
-    return CHAT_SYSTEM + SESSION_BLOCK.format(
-        topic=state.get("topic") or "none yet",
-        target=state.get("difficulty_target") or "none yet",
-        measured="none yet" if measured is None else f"{measured:.2f}",
-        batches=len(state.get("runs") or []),
-    )
-
-
-def escalate(last_measured: float | None, current_target: str | None) -> str:
-    """A difficulty target whose minimum lies above the last measured difficulty.
-
-    Without a measurement it steps above the current target's minimum (default: "hard").
-    The minimum is capped at :data:`MAX_TARGET_MIN`.
-    """
-    if last_measured is None:
-        band = parse_band(current_target) or DIFFICULTY_BANDS["hard"]
-        last_measured = band[0]
-    low = min(round(last_measured + ESCALATION_STEP, 2), MAX_TARGET_MIN)
-    return f"{low:.2f}-1.0"
-
-
-def narrow(topic: str | None, focus: str | None) -> str | None:
-    """The session topic narrowed to ``focus`` ("anticoagulation …: dosing")."""
-    if not focus:
-        return topic
-    return f"{topic}: {focus}" if topic else focus
+from clinsynth.tools.toolkit import ClinsynthToolkit
 
 
 class GenerateRequest(BaseModel):
@@ -338,71 +264,4 @@ def export_runs(run_dirs: list[Path], target: Path, fmt: str) -> dict[str, Any]:
     return saved
 
 
-def build_chat_graph(
-    model: BaseChatModel,
-    toolkit: ClinsynthToolkit,
-    *,
-    checkpointer: BaseCheckpointSaver[Any] | None = None,
-) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile the chat agent; ``model`` must support tool calling (``bind_tools``)."""
-    tools = chat_tools(toolkit)
-    bound = model.bind_tools(tools)
-
-    async def agent(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        messages = [SystemMessage(system_prompt(state)), *state["messages"]]
-        reply = await bound.ainvoke(messages, config)
-        assert isinstance(reply, AIMessage)
-        return {"messages": [reply]}
-
-    g: StateGraph[Any] = StateGraph(ChatState)
-    g.add_node("agent", agent)
-    g.add_node("tools", ToolNode(tools))
-    g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", tools_condition)
-    g.add_edge("tools", "agent")
-    return g.compile(checkpointer=checkpointer, name="clinsynth-chat")
-
-
-def chat_model(
-    settings: Settings, endpoints: dict[str, EndpointSettings] | None = None
-) -> BaseChatModel:
-    """The chat agent's model: the generator endpoint, which must be OpenAI-compatible (the
-    in-process local model has no tool calling). Builds a client only; no network."""
-    from clinsynth.graphs.factory import endpoint_config
-    from clinsynth.llm import build_chat_model
-
-    ep = (endpoints or settings.endpoints())["generator"]
-    if ep.provider != "openai":
-        raise ConfigError(
-            "the chat agent needs a tool-calling model at an OpenAI-compatible endpoint; "
-            "set CLINSYNTH_BASE_URL (and CLINSYNTH_MODEL)"
-        )
-    return build_chat_model(endpoint_config(ep))
-
-
-@asynccontextmanager
-async def open_chat(
-    toolkit: ClinsynthToolkit, model: BaseChatModel | None = None
-) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-    """The chat graph with its SQLite thread memory at ``<data_dir>/chat.sqlite``."""
-    from clinsynth.memory.checkpoint import open_checkpointer
-
-    model = model or chat_model(toolkit.settings, toolkit.endpoints)
-    async with open_checkpointer(toolkit.data_dir / "chat.sqlite") as saver:
-        yield build_chat_graph(model, toolkit, checkpointer=saver)
-
-
-__all__ = [
-    "CHAT_PROMPT_VERSION",
-    "ChatState",
-    "GenerateRequest",
-    "SaveRequest",
-    "build_chat_graph",
-    "chat_model",
-    "chat_tools",
-    "escalate",
-    "export_runs",
-    "narrow",
-    "open_chat",
-    "system_prompt",
-]
+__all__ = ["GenerateRequest", "SaveRequest", "chat_tools", "export_runs"]

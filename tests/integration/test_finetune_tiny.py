@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from clinsynth.testing.tiny_bert import save_tiny_bert
 from clinsynth.tools.finetune import (
     BackboneFallbackWarning,
     BackboneUnavailableError,
@@ -27,7 +28,6 @@ from clinsynth.tools.finetune import (
     train_reader,
 )
 from clinsynth.tools.finetune.qa import SampledWindows
-from tests.support.tiny_bert import save_tiny_bert
 
 VOCAB_TEXT = """
 the a patient has had fever cough pain rash virus drug dose trial was were is are of in and to

@@ -33,7 +33,7 @@ from clinsynth.testing.qa_responder import qa_reply
 from clinsynth.tools.io import iter_jsonl
 from clinsynth.tools.limits import CallLimits, Slots, TokenWindow, call_rank
 from clinsynth.tools.runlock import RunLocked
-from tests.support import qa_responder
+from clinsynth.testing import qa_responder
 from tests.support.fakes import usage
 
 ROLE = {"system": "system", "human": "user", "ai": "assistant"}

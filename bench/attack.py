@@ -31,8 +31,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.qa_responder import make_responder  # noqa: E402
-from tests.support.stub_server import FaultConfig, StubServer  # noqa: E402
+from clinsynth.testing.qa_responder import make_responder  # noqa: E402
+from clinsynth.testing.stub_server import FaultConfig, StubServer  # noqa: E402
 
 CLI = [sys.executable, "-m", "clinsynth.cli"]
 DEMO = REPO / "clinsynth" / "data" / "demo_corpus"
@@ -622,7 +622,8 @@ def _(ctx: Ctx, o: Outcome) -> None:
 HOST_SCRIPT = """
 import asyncio, gc, json, os, sys
 sys.path.insert(0, sys.argv[1])
-from clinsynth.tools.host import ClinsynthToolkit, GenerateArgs
+from clinsynth.tools.models import GenerateArgs
+from clinsynth.tools.toolkit import ClinsynthToolkit
 marker = [object()]
 gc.freeze()
 gc.set_threshold(1234, 11, 12)

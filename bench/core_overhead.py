@@ -33,8 +33,8 @@ from clinsynth.graphs.factory import build_deps  # noqa: E402
 from clinsynth.memory.embeddings import HashingEmbedder  # noqa: E402
 from clinsynth.memory.ingest import ingest  # noqa: E402
 from clinsynth.memory.store import VectorStore  # noqa: E402
-from tests.support.qa_responder import make_responder  # noqa: E402
-from tests.support.stub_server import StubServer  # noqa: E402
+from clinsynth.testing.qa_responder import make_responder  # noqa: E402
+from clinsynth.testing.stub_server import StubServer  # noqa: E402
 
 CORPUS = REPO / "clinsynth" / "data" / "demo_corpus"
 

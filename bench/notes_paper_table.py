@@ -119,8 +119,8 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="notes-table-")))
         env = dict(os.environ, CLINSYNTH_EMBEDDER=embedder, CLINSYNTH_STORE=str(tmp / "store"))
         if args.stub:
-            from tests.support.notes_responder import make_responder
-            from tests.support.stub_server import StubServer
+            from clinsynth.testing.notes_responder import make_responder
+            from clinsynth.testing.stub_server import StubServer
 
             stub = stack.enter_context(StubServer(make_responder("mixed")))
             env.update(
@@ -190,7 +190,7 @@ def main() -> None:
     report = {
         "benchmark": "notes_paper_table",
         "source": (
-            "STUB SERVER with the scripted tests/support/notes_responder.py (shuffled words "
+            "STUB SERVER with the scripted clinsynth/testing/notes_responder.py (shuffled words "
             "of the few-shot examples): these numbers are NOT from a language model and only "
             "show that the pipeline runs end to end"
             if args.stub

@@ -17,7 +17,7 @@ windows + 9 × 100 dev passages ≈ 15 min
 on 2 free cores, plus the endpoint's generation time (4 × n-synthetic items, 3 calls each
 with the summary variants, 2 without).
 
-``--stub`` starts the scripted stub server (tests/support/qa_responder.py) in-process and
+``--stub`` starts the scripted stub server (clinsynth/testing/qa_responder.py) in-process and
 trains a tiny random BERT: it proves the pipeline runs end to end; its numbers mean nothing
 and the output says so.
 """
@@ -154,7 +154,7 @@ def tiny_bert(directory: Path, texts: list[str]) -> Path:
 
     import torch
 
-    from tests.support.tiny_bert import save_tiny_bert
+    from clinsynth.testing.tiny_bert import save_tiny_bert
 
     torch.manual_seed(0)
     words = Counter(w for t in texts for w in re.findall(r"[a-z]+|\d|[^\sa-z\d]", t.lower()))
@@ -164,8 +164,8 @@ def tiny_bert(directory: Path, texts: list[str]) -> Path:
 @contextmanager
 def stub_settings() -> Iterator[Settings]:
     """Settings pointing at an in-process stub server with the ``qa`` script."""
-    from tests.support.qa_responder import make_responder
-    from tests.support.stub_server import StubServer
+    from clinsynth.testing.qa_responder import make_responder
+    from clinsynth.testing.stub_server import StubServer
 
     with StubServer(make_responder("accept")) as server:
         yield Settings.model_validate(

@@ -66,7 +66,7 @@ WORDS = (
 @contextmanager
 def stub_process(latency: float) -> Iterator[str]:
     """The stub server (scripted qa replies) in a separate process; yields its base URL."""
-    cmd = [sys.executable, "-m", "tests.support.stub_server", "--latency", str(latency)]
+    cmd = [sys.executable, "-m", "clinsynth.testing.stub_server", "--latency", str(latency)]
     proc = subprocess.Popen(
         [*cmd, "--qa-mode", "accept"], cwd=REPO, stdout=subprocess.PIPE, text=True
     )

@@ -8,7 +8,7 @@ Usage:
 Steps, run as a user would: ``clinsynth ingest-trials`` (phase_I_train as ``train``,
 phase_I_valid as ``eval`` so it can never be an example), ``clinsynth generate --recipe
 trials`` against the endpoint in the ``CLINSYNTH_*`` environment (or the stub server with
-tests/support/trials_responder.py), then fine-tune on each training set and score on
+clinsynth/testing/trials_responder.py), then fine-tune on each training set and score on
 phase_I_valid. All sets use the same trial parts (phase, conditions, interventions,
 eligibility criteria): the parts HINT has, so synthetic titles/summaries cannot give the
 synthetic set away.
@@ -112,8 +112,8 @@ def main() -> None:
     start = time.perf_counter()
     server = None
     if args.stub:
-        from tests.support.stub_server import StubServer
-        from tests.support.trials_responder import make_responder
+        from clinsynth.testing.stub_server import StubServer
+        from clinsynth.testing.trials_responder import make_responder
 
         server = StubServer(make_responder("mixed")).start()
         env.update(
@@ -122,7 +122,7 @@ def main() -> None:
             CLINSYNTH_MODEL="stub-trials-responder",
             CLINSYNTH_EMBEDDER="hashing",
         )
-        endpoint = "STUB server with tests/support/trials_responder.py (scripted, not an LLM)"
+        endpoint = "STUB server with clinsynth/testing/trials_responder.py (scripted, not an LLM)"
     else:
         if not env.get("CLINSYNTH_BASE_URL"):
             raise SystemExit("set CLINSYNTH_BASE_URL (and _API_KEY, _MODEL), or pass --stub")

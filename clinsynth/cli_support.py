@@ -13,14 +13,10 @@ from rich.console import Console
 from rich.text import Text
 
 from clinsynth.config import ConfigError, Settings, one_line
+from clinsynth.generate_options import EMBEDDER_HELP, STORE_HELP
 
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", help="vector store directory [env CLINSYNTH_STORE]")
-]
-EmbedderOpt = Annotated[
-    str | None,
-    typer.Option("--embedder", help="minilm (default) or hashing (fast, low quality, for tests)"),
-]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help=STORE_HELP)]
+EmbedderOpt = Annotated[str | None, typer.Option("--embedder", help=EMBEDDER_HELP)]
 """Options every command that opens the vector store shares (same flag, same help)."""
 
 _SQLITE_HINT = "if a run's database is damaged, run 'clinsynth repair RUN'"

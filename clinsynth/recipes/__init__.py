@@ -1,33 +1,44 @@
-"""Recipes: the published methods, each plugged into the generation core."""
+"""Recipes: the published methods, each plugged into the generation core.
+
+A recipe registers under the entry-point group ``clinsynth.recipes`` (name = recipe name,
+value = ``module:RecipeClass``); the built-in ones are declared in clinsynth's own
+``pyproject.toml`` the same way, so a third-party package adds a recipe without editing
+clinsynth.
+"""
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.util import find_spec
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from clinsynth.config import ConfigError
 from clinsynth.recipes.base import Recipe, RecipeOptions, Relabel, RetrievalRequest
 
-_RECIPES: dict[str, str] = {
-    "qa": "clinsynth.recipes.qa:QARecipe",
-    "trials": "clinsynth.recipes.trials:TrialsRecipe",
-    "notes": "clinsynth.recipes.notes:NotesRecipe",
-    "trial-tasks": "clinsynth.recipes.trial_tasks:TrialTasksRecipe",
-}
+ENTRY_POINT_GROUP = "clinsynth.recipes"
+
+
+def _registered() -> dict[str, EntryPoint]:
+    """The recipe entry points installed now (read on every call: installs may change)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def recipe_names() -> list[str]:
-    """Names of the recipes available in this installation."""
-    return [name for name, target in _RECIPES.items() if find_spec(target.split(":")[0])]
+    """Names of the recipes available in this installation, sorted."""
+    return sorted(_registered())
 
 
 def recipe_class(name: str) -> type[Recipe]:
     """The recipe class registered under ``name``."""
-    if name not in recipe_names():
-        raise ConfigError(f"unknown recipe '{name}' (available: {', '.join(recipe_names())})")
-    module, cls_name = _RECIPES[name].split(":")
-    cls: type[Recipe] = getattr(import_module(module), cls_name)
+    registered = _registered()
+    if name not in registered:
+        raise ConfigError(f"unknown recipe '{name}' (available: {', '.join(sorted(registered))})")
+    target = registered[name].value
+    try:
+        cls = registered[name].load()
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"recipe '{name}' ({target}) cannot be loaded: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Recipe)):
+        raise ConfigError(f"recipe '{name}' ({target}) is not a Recipe class")
     return cls
 
 
@@ -38,6 +49,7 @@ def get_recipe(name: str, options: dict[str, Any] | None = None, **inject: Any) 
 
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "Recipe",
     "RecipeOptions",
     "Relabel",

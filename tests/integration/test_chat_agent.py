@@ -1,6 +1,6 @@
 """The chat agent over several turns against the stub server (scripted tool calls).
 
-The scripted chat model (tests/support/chat_responder.py) calls the tools; the items go
+The scripted chat model (clinsynth/testing/chat_responder.py) calls the tools; the items go
 through the real generation graph and critic. Its question writer only gets harder when
 the critic measures an attempt as too easy, so a rising measured difficulty here comes from
 the critic loop, not from the script.
@@ -20,10 +20,10 @@ from langchain_core.runnables import RunnableConfig
 from clinsynth.apps.chat import open_chat
 from clinsynth.config import Settings
 from clinsynth.evaluators.difficulty import parse_band
+from clinsynth.testing.chat_responder import respond
+from clinsynth.testing.stub_server import StubServer
 from clinsynth.tools.io import RunFiles, read_records
 from clinsynth.tools.toolkit import ClinsynthToolkit
-from tests.support.chat_responder import respond
-from tests.support.stub_server import StubServer
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "session-1"}}
 

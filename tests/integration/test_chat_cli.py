@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from clinsynth.evaluators.difficulty import parse_band
-from tests.support.chat_responder import respond
-from tests.support.stub_server import StubServer
+from clinsynth.testing.chat_responder import respond
+from clinsynth.testing.stub_server import StubServer
 
 CLI = [sys.executable, "-m", "clinsynth.cli", "chat"]
 GENERATED = re.compile(

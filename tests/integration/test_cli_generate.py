@@ -1,7 +1,7 @@
 """The CLI end to end against the local OpenAI-compatible stub server on 127.0.0.1.
 
 Each test starts ``clinsynth`` as a subprocess, the way a user runs it, with scripted model
-replies (tests/support/qa_responder.py) and checks the files it leaves behind.
+replies (clinsynth/testing/qa_responder.py) and checks the files it leaves behind.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.qa_responder import make_responder
-from tests.support.stub_server import StubServer
+from clinsynth.testing.qa_responder import make_responder
+from clinsynth.testing.stub_server import StubServer
 
 CLI = [sys.executable, "-m", "clinsynth.cli"]
 

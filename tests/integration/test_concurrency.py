@@ -9,8 +9,8 @@ from clinsynth.config import RunConfig, Settings
 from clinsynth.graphs.batch import BatchRunner, Progress
 from clinsynth.graphs.factory import build_deps
 from clinsynth.memory.embeddings import HashingEmbedder
-from tests.support.qa_responder import make_responder
-from tests.support.stub_server import StubServer
+from clinsynth.testing.qa_responder import make_responder
+from clinsynth.testing.stub_server import StubServer
 
 
 def test_requests_at_the_endpoint_never_exceed_the_concurrency(

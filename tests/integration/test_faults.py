@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from clinsynth.testing.qa_responder import make_responder
+from clinsynth.testing.stub_server import FaultConfig, StubServer
 from tests.integration.test_cli_generate import (
     CLI,
     cli_env,
@@ -26,8 +28,6 @@ from tests.integration.test_cli_generate import (
     rows,
     run_cli,
 )
-from tests.support.qa_responder import make_responder
-from tests.support.stub_server import FaultConfig, StubServer
 
 KINDS = ["429", "500", "timeout", "truncated", "malformed_json", "drop"]
 

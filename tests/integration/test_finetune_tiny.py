@@ -27,7 +27,7 @@ from clinsynth.finetune import (
     train_reader,
 )
 from clinsynth.finetune.qa_windows import SampledWindows
-from tests.support.tiny_bert import save_tiny_bert
+from clinsynth.testing.tiny_bert import save_tiny_bert
 
 VOCAB_TEXT = """
 the a patient has had fever cough pain rash virus drug dose trial was were is are of in and to

@@ -14,11 +14,11 @@ import pytest
 
 from clinsynth.config import Settings
 from clinsynth.graphs.batch import Progress
+from clinsynth.testing.chat_responder import respond
+from clinsynth.testing.stub_server import StubServer
+from clinsynth.testing.tiny_bert import save_tiny_bert
 from clinsynth.tools import ClinsynthToolkit, as_tools
-from tests.support.chat_responder import respond
 from tests.support.host import HOST_THRESHOLD, host_process_state, is_frozen
-from tests.support.stub_server import StubServer
-from tests.support.tiny_bert import save_tiny_bert
 
 
 def test_generate_tool_leaves_the_hosts_collector_and_environment_alone(

@@ -24,8 +24,8 @@ from clinsynth.llm import (
     transport,
 )
 from clinsynth.schemas import Usage
+from clinsynth.testing.stub_server import FaultConfig, StubServer, schema_echo_responder
 from clinsynth.tools.limits import CallLimits
-from tests.support.stub_server import FaultConfig, StubServer, schema_echo_responder
 
 
 class Finding(BaseModel):

@@ -16,9 +16,9 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from clinsynth.testing.chat_responder import respond
+from clinsynth.testing.stub_server import StubServer
 from tests.integration.test_cli_generate import cli_env
-from tests.support.chat_responder import respond
-from tests.support.stub_server import StubServer
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = {"search_corpus", "generate_items", "critique_item", "correct_labels", "finetune_evaluate"}

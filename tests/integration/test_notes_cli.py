@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from clinsynth.testing.notes_responder import make_responder
+from clinsynth.testing.stub_server import StubServer
 from tests.integration.test_cli_generate import assert_accounted, cli_env, rows, run_cli
-from tests.support.notes_responder import make_responder
-from tests.support.stub_server import StubServer
 
 PHRASES = {
     "cardio": [

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from clinsynth.testing.qa_responder import make_responder, schema_name
+from clinsynth.testing.stub_server import StubServer
+from clinsynth.testing.tiny_bert import save_tiny_bert
 from tests.integration.test_cli_generate import assert_accounted, cli_env, run_cli
-from tests.support.qa_responder import make_responder, schema_name
-from tests.support.stub_server import StubServer
-from tests.support.tiny_bert import save_tiny_bert
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from clinsynth.testing.qa_responder import make_responder
+from clinsynth.testing.stub_server import StubServer
 from clinsynth.tools.runlock import lock_holder
 from tests.integration.test_cli_generate import (
     CLI,
@@ -22,8 +24,6 @@ from tests.integration.test_cli_generate import (
     rows,
     run_cli,
 )
-from tests.support.qa_responder import make_responder
-from tests.support.stub_server import StubServer
 
 
 @pytest.fixture

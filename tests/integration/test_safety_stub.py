@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from clinsynth.testing.qa_responder import make_responder, schema_name
+from clinsynth.testing.stub_server import StubServer
 from tests.integration.test_cli_generate import assert_accounted, cli_env, run_cli
-from tests.support.qa_responder import make_responder, schema_name
-from tests.support.stub_server import StubServer
 
 DOCS = {
     "a_injection.md": (

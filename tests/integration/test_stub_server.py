@@ -15,7 +15,7 @@ import openai
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from tests.support.stub_server import (
+from clinsynth.testing.stub_server import (
     FaultConfig,
     StubServer,
     minimal_instance,
@@ -207,7 +207,7 @@ def test_echo_responder_reads_schema_from_response_format_and_tools() -> None:
 
 def test_runs_standalone_with_echo_schema() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.stub_server", "--echo-schema", "--latency", "0"],
+        [sys.executable, "-m", "clinsynth.testing.stub_server", "--echo-schema", "--latency", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

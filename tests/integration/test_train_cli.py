@@ -14,8 +14,8 @@ import pytest
 from clinsynth.memory.trials import load_trials, trial_text
 from clinsynth.recipes.trials import TrialsRecipe
 from clinsynth.schemas import Task
-from tests.support.tiny_bert import save_tiny_bert
-from tests.support.trials_responder import _CRITERIA, write_hint_table
+from clinsynth.testing.tiny_bert import save_tiny_bert
+from clinsynth.testing.trials_responder import _CRITERIA, write_hint_table
 
 CLI = [sys.executable, "-m", "clinsynth.cli"]
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
 """The ``trials`` recipe end to end: ``clinsynth ingest-trials`` then ``clinsynth generate``
-against the stub server (tests/support/trials_responder.py), as a user runs them."""
+against the stub server (clinsynth/testing/trials_responder.py), as a user runs them."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from clinsynth.testing.stub_server import StubServer
+from clinsynth.testing.trials_responder import make_responder, write_hint_table
 from tests.integration.test_cli_generate import assert_accounted, cli_env, run_cli
-from tests.support.stub_server import StubServer
-from tests.support.trials_responder import make_responder, write_hint_table
 
 pytestmark = pytest.mark.slow  # CLI subprocesses: several seconds each on 2 cores
 

@@ -15,9 +15,9 @@ import pytest
 
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.store import VectorStore
+from clinsynth.testing.qa_responder import make_responder
+from clinsynth.testing.stub_server import StubServer
 from tests.integration.test_cli_generate import cli_env, generate_args, rows, run_cli
-from tests.support.qa_responder import make_responder
-from tests.support.stub_server import StubServer
 
 
 def no_endpoint(tmp_path: Path) -> dict[str, str]:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from clinsynth.memory.embeddings import HashingEmbedder
+from clinsynth.testing.trials_responder import write_hint_table
 from clinsynth.tools.analysis import cosine_summary, similarity_analysis
-from tests.support.trials_responder import write_hint_table
 
 
 def test_cosine_summary_on_known_vectors() -> None:

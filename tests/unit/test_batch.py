@@ -29,12 +29,12 @@ from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import VectorStore
 from clinsynth.recipes import get_recipe
+from clinsynth.testing import qa_responder
+from clinsynth.testing.qa_responder import qa_reply
 from clinsynth.tools.io import iter_jsonl
 from clinsynth.tools.limits import CallLimits, Slots, TokenWindow, call_rank
 from clinsynth.tools.runlock import RunLocked
-from tests.support import qa_responder
 from tests.support.fakes import usage
-from tests.support.qa_responder import qa_reply
 
 ROLE = {"system": "system", "human": "user", "ai": "assistant"}
 

@@ -23,8 +23,8 @@ from clinsynth.memory.trials import (
     scrub_text,
     trial_text,
 )
+from clinsynth.testing.trials_responder import write_hint_table
 from tests.conftest import SHARED_DATA
-from tests.support.trials_responder import write_hint_table
 
 # A hand-made ClinicalTrials.gov v2 study, in the layout the API returns (fictional content).
 CTGOV_STUDY = {

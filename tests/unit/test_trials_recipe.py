@@ -25,8 +25,8 @@ from clinsynth.memory.trials import TrialContent, ingest_trials, load_trials
 from clinsynth.recipes import get_recipe
 from clinsynth.recipes.trials import TrialsRecipe, prompts
 from clinsynth.schemas import SourceChunk, Task
+from clinsynth.testing.trials_responder import write_hint_table
 from tests.support.fakes import fake_chat
-from tests.support.trials_responder import write_hint_table
 
 RUN = RunConfig(recipe="trials", n=4, collection="trials", seed=7)
 

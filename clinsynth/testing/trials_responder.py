@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.support.stub_server import requested_schema
+from clinsynth.testing.stub_replies import requested_schema
 
 SCENARIOS = ("accept", "copy", "wrong")
 _RARE = ("lantern", "quartz", "meadow", "violet", "harbor", "saffron", "glacier", "cobalt")

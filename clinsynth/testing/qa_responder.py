@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from tests.support.stub_server import requested_schema
+from clinsynth.testing.stub_replies import requested_schema
 
 SCENARIOS = ("accept", "revise", "relabel", "reject", "malformed")
 UNANSWERABLE_MARK = " according to the missing records?"

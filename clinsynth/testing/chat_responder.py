@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from clinsynth.evaluators.text import content_words, stem_word
-from tests.support.qa_responder import (
+from clinsynth.testing.qa_responder import (
     _RARE,
     _document,
     _user_text,
@@ -181,5 +181,5 @@ def respond(request: dict[str, Any]) -> str | dict[str, Any]:
 
 
 def make_responder(arg: str = "") -> Any:
-    """Factory for ``python -m tests.support.stub_server --responder`` (``arg`` unused)."""
+    """Factory for ``python -m clinsynth.testing.stub_server --responder`` (``arg`` unused)."""
     return respond

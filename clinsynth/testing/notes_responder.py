@@ -22,7 +22,7 @@ import random
 import re
 from typing import Any
 
-from tests.support.stub_server import requested_schema
+from clinsynth.testing.stub_replies import requested_schema
 
 SCENARIOS = ("accept", "leak", "short", "reject")
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]{2,}")

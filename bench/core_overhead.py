@@ -26,13 +26,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from clinsynth import aio  # noqa: E402
 from clinsynth.config import RunConfig, Settings  # noqa: E402
 from clinsynth.graphs.batch import BatchRunner, package_versions  # noqa: E402
 from clinsynth.graphs.factory import build_deps  # noqa: E402
 from clinsynth.memory.embeddings import HashingEmbedder  # noqa: E402
 from clinsynth.memory.ingest import ingest  # noqa: E402
 from clinsynth.memory.store import VectorStore  # noqa: E402
+from clinsynth.runtime import aio  # noqa: E402
 from clinsynth.testing.qa_responder import make_responder  # noqa: E402
 from clinsynth.testing.stub_server import StubServer  # noqa: E402
 

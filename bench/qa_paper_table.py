@@ -40,7 +40,6 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from qa_reader import load_split  # noqa: E402
 
-from clinsynth import aio  # noqa: E402
 from clinsynth.config import RunConfig, Settings  # noqa: E402
 from clinsynth.finetune import (  # noqa: E402
     QAConfig,
@@ -55,6 +54,7 @@ from clinsynth.memory.embeddings import make_embedder  # noqa: E402
 from clinsynth.memory.store import VectorStore  # noqa: E402
 from clinsynth.recipes import get_recipe  # noqa: E402
 from clinsynth.recipes.qa.prompts import VARIANTS  # noqa: E402
+from clinsynth.runtime import aio  # noqa: E402
 from clinsynth.schemas import SourceChunk  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"

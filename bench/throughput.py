@@ -3,14 +3,15 @@
 With C LLM requests in flight (``--concurrency``; the runner keeps 2 × C items in flight so
 that requests do not wait for items between calls), every call taking ``latency`` seconds and
 k calls per accepted item, no runner can accept more than C / (k × latency) items per second.
-This runs the ``qa`` recipe on the CLI's event loop (``clinsynth.aio``: uvloop where installed)
+This runs the ``qa`` recipe on the CLI's event loop (``clinsynth.runtime.aio``: uvloop where
+installed)
 end to end (batch runner → LangGraph item graph checkpointed in SQLite → Chroma → LangChain →
 OpenAI SDK → HTTP) at C = 1, 8 and 32 and reports accepted items/s as a ratio of that limit,
 plus LLM calls and tokens per accepted item. The stub server runs in its own process so its
 threads do not compete with the runner for the GIL. By default each case runs twice, with the
 runner's garbage-collector setting (``BatchRunner(gc_tuning=True)``, as the CLI runs) and with
 Python's default, and reports the time spent in the collector. Every case reports the longest
-event-loop stall (a heartbeat task on the run's loop, ``clinsynth.aio.LoopStalls``).
+event-loop stall (a heartbeat task on the run's loop, ``clinsynth.runtime.aio.LoopStalls``).
 
 The ``reader`` case puts a real extractive-QA reader in the critic (``TrainedReader`` over a
 BERT built here with random weights, ``--reader-size``: no model hub, no training), so every
@@ -43,7 +44,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from clinsynth import aio  # noqa: E402
 from clinsynth.config import RunConfig, Settings  # noqa: E402
 from clinsynth.graphs.batch import (  # noqa: E402
     BatchRunner,
@@ -54,6 +54,7 @@ from clinsynth.graphs.batch import (  # noqa: E402
 from clinsynth.graphs.factory import build_deps  # noqa: E402
 from clinsynth.memory.embeddings import HashingEmbedder  # noqa: E402
 from clinsynth.memory.store import VectorStore  # noqa: E402
+from clinsynth.runtime import aio  # noqa: E402
 from clinsynth.schemas import SourceChunk  # noqa: E402
 
 WORDS = (

@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from clinsynth.memory.trials import load_examples  # noqa: E402
+from clinsynth.datasets.trials import load_examples  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 CACHE = REPO / "bench" / ".cache" / "trials_paper_table"

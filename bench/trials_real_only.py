@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from clinsynth.memory.trials import Example, load_examples  # noqa: E402
+from clinsynth.datasets.trials import Example, load_examples  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "trials_real_only.json"
 BUDGET = (

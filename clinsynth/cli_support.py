@@ -79,7 +79,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from clinsynth.memory.embeddings import EmbeddingError
     from clinsynth.memory.ingest import IngestError
     from clinsynth.memory.store import StoreError
-    from clinsynth.tools.io import RunFileError
+    from clinsynth.runtime.runfiles import RunFileError
 
     return (
         UserError,

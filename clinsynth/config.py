@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,35 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("reasoner", "generator", "critic")
+
+
+DIFFICULTY_BANDS: dict[str, tuple[float, float]] = {
+    "easy": (0.0, 0.4),
+    "medium": (0.3, 0.7),
+    "hard": (0.6, 1.0),
+}
+
+
+def parse_band(difficulty: str | float | None) -> tuple[float, float] | None:
+    """A band from a name (easy/medium/hard), a number (minimum), or ``lo-hi``; None = any."""
+    if difficulty is None or difficulty == "":
+        return None
+    if isinstance(difficulty, float | int):
+        return (float(difficulty), 1.0)
+    text = difficulty.strip().lower()
+    if text in DIFFICULTY_BANDS:
+        return DIFFICULTY_BANDS[text]
+    match = re.fullmatch(r"(\d*\.?\d+)\s*(?:-\s*(\d*\.?\d+))?", text)
+    if match is None:
+        raise ValueError(
+            "difficulty must be easy, medium, hard, a number in [0, 1] or lo-hi; "
+            f"got {difficulty!r}"
+        )
+    lo = float(match.group(1))
+    hi = float(match.group(2)) if match.group(2) else 1.0
+    if not 0 <= lo <= hi <= 1:
+        raise ValueError(f"difficulty band must lie in [0, 1] with lo <= hi; got {difficulty!r}")
+    return (lo, hi)
 
 
 class ConfigError(ValueError):
@@ -79,8 +109,6 @@ class RunConfig(BaseModel):
     @field_validator("difficulty")
     @classmethod
     def _known_difficulty(cls, value: str | None) -> str | None:
-        from clinsynth.evaluators.difficulty import parse_band
-
         parse_band(value)
         return value
 

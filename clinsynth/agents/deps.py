@@ -11,11 +11,11 @@ from clinsynth.config import RunConfig
 from clinsynth.recipes.base import Recipe
 
 if TYPE_CHECKING:
-    from clinsynth.inference import InferencePool
     from clinsynth.llm import LLMRouter
     from clinsynth.memory.cache import ReasoningCache
     from clinsynth.memory.registry import AcceptedRegistry
     from clinsynth.memory.store import VectorStore
+    from clinsynth.runtime.inference import InferencePool
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -75,7 +75,7 @@ async def open_chat(
     toolkit: ClinsynthToolkit, model: BaseChatModel | None = None
 ) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
     """The chat graph with its SQLite thread memory at ``<data_dir>/chat.sqlite``."""
-    from clinsynth.memory.checkpoint import open_checkpointer
+    from clinsynth.runtime.checkpoint import open_checkpointer
 
     model = model or chat_model(toolkit.settings, toolkit.endpoints)
     async with open_checkpointer(toolkit.data_dir / "chat.sqlite") as saver:

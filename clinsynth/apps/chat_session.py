@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.graph import MessagesState
 
-from clinsynth.evaluators.difficulty import DIFFICULTY_BANDS, parse_band
+from clinsynth.config import DIFFICULTY_BANDS, parse_band
 
 CHAT_PROMPT_VERSION = "chat-v1"
 

@@ -228,7 +228,7 @@ def _error(runtime: ToolRuntime, exc: Exception) -> ToolMessage:
 def export_runs(run_dirs: list[Path], target: Path, fmt: str) -> dict[str, Any]:
     """Write the accepted items of ``run_dirs`` as JSONL item records and/or a ``datasets``
     folder at ``target`` (a ``.jsonl`` path or a folder). Returns what was written."""
-    from clinsynth.tools.io import RunFiles, read_records
+    from clinsynth.runtime.runfiles import RunFiles, read_records
 
     records = [rec for d in run_dirs for rec in read_records(RunFiles(d).accepted)]
     if not records:

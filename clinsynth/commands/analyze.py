@@ -24,9 +24,9 @@ def analyze_command(
     RUN/analysis/tsne.png."""
 
     def _do() -> None:
+        from clinsynth.datasets.trials import TrialError, load_examples
+        from clinsynth.evaluators.analysis import similarity_analysis
         from clinsynth.memory.embeddings import make_embedder
-        from clinsynth.memory.trials import TrialError, load_examples
-        from clinsynth.tools.analysis import similarity_analysis
 
         if not (run_dir / "accepted.jsonl").is_file():
             raise UserError(f"{run_dir} has no accepted.jsonl (not a run directory?)")

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from clinsynth import aio
 from clinsynth.cli_support import EmbedderOpt, StoreOpt, console, guard, settings_from_env
+from clinsynth.runtime import aio
 
 EXIT_WORDS = {"exit", "quit", ":q"}
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from clinsynth import aio
 from clinsynth.cli_support import UserError, console, guard, out, settings_from_env
+from clinsynth.runtime import aio
 
 if TYPE_CHECKING:
     from clinsynth.tools.labels import LabelDecision, Method, Policy
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def read_labelled_csv(path: Path, text_col: str, label_col: str) -> list[dict[str, str]]:
     """Rows of a CSV that has ``text_col`` and ``label_col``; one-line errors otherwise (a
     blank/NaN/None label is an error naming its line, never a class of its own)."""
-    from clinsynth.tools.tables import TableError, check_label, read_csv
+    from clinsynth.datasets.tables import TableError, check_label, read_csv
 
     if not path.is_file():
         raise UserError(f"file not found: {path}")
@@ -148,8 +148,8 @@ def _run_mode(
     label_col: str | None,
     **kw: Any,
 ) -> None:
+    from clinsynth.runtime.runfiles import read_records
     from clinsynth.schemas import ItemRecord
-    from clinsynth.tools.io import read_records
 
     accepted_path = run_dir / "accepted.jsonl"
     if not accepted_path.is_file():

@@ -19,12 +19,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from clinsynth import aio
 from clinsynth.cli_support import UserError, console, guard, out, settings_from_env
 from clinsynth.config import load_config_file
 from clinsynth.generate_options import GenerateOptions, ResolvedRun, flag_of, resolve
-from clinsynth.tools.rundir import check_overwritable, clear_run_dir
-from clinsynth.tools.runlock import RunLock, describe_holder
+from clinsynth.runtime import aio
+from clinsynth.runtime.rundir import check_overwritable, clear_run_dir
+from clinsynth.runtime.runlock import RunLock, describe_holder
 
 
 def _parameter(name: str, field: FieldInfo) -> inspect.Parameter:

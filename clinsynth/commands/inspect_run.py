@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from clinsynth.cli_support import UserError, guard, out
-from clinsynth.tools.runlock import describe_holder
+from clinsynth.runtime.runlock import describe_holder
 
 
 def inspect_command(
@@ -23,8 +23,8 @@ def inspect_command(
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """The numbers ``inspect`` shows, as a dict."""
-    from clinsynth.tools.io import RunFiles, iter_jsonl, read_json, read_run
-    from clinsynth.tools.runlock import lock_holder
+    from clinsynth.runtime.runfiles import RunFiles, iter_jsonl, read_json, read_run
+    from clinsynth.runtime.runlock import lock_holder
 
     files = RunFiles(run_dir)
     if not files.manifest.exists():

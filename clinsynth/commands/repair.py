@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from clinsynth.cli_support import UserError, guard, out
-from clinsynth.tools.runlock import RunLock
+from clinsynth.runtime.runlock import RunLock
 
 if TYPE_CHECKING:
-    from clinsynth.tools.io import RunFiles
+    from clinsynth.runtime.runfiles import RunFiles
 
 JSONL_NAMES = ("accepted.jsonl", "rejected.jsonl", "surplus.jsonl", "started.jsonl")
 
@@ -58,7 +58,7 @@ def _line_ok(raw: bytes, records: bool) -> bool:
 
 def _repair_jsonl(path: Path) -> str | None:
     """Move the lines of ``path`` that cannot be read back to ``<path>.corrupt``."""
-    from clinsynth.tools.io import write_bytes_atomic
+    from clinsynth.runtime.runfiles import write_bytes_atomic
 
     if not path.is_file():
         return None
@@ -121,7 +121,7 @@ def _repair_database(path: Path) -> str | None:
 
 
 def _readable(path: Path) -> dict[str, Any] | None:
-    from clinsynth.tools.io import RunFileError, read_json
+    from clinsynth.runtime.runfiles import RunFileError, read_json
 
     try:
         return read_json(path) if path.is_file() else None
@@ -131,8 +131,8 @@ def _readable(path: Path) -> dict[str, Any] | None:
 
 def _rebuild_manifest(files: RunFiles, fingerprint: dict[str, Any] | None) -> dict[str, Any]:
     """A manifest from the (repaired) JSONL files and the run settings in ``run.json``."""
+    from clinsynth.runtime.runfiles import iter_jsonl, read_records
     from clinsynth.schemas import Usage
-    from clinsynth.tools.io import iter_jsonl, read_records
 
     accepted, rejected = read_records(files.accepted), read_records(files.rejected)
     surplus = read_records(files.surplus)
@@ -160,7 +160,7 @@ def _rebuild_manifest(files: RunFiles, fingerprint: dict[str, Any] | None) -> di
 
 def repair_run(run_dir: Path) -> list[str]:
     """Repair the run files of ``run_dir``; one line per thing done (empty: all readable)."""
-    from clinsynth.tools.io import RunFiles
+    from clinsynth.runtime.runfiles import RunFiles
 
     files = RunFiles(run_dir)
     known = [files.manifest, files.run_config] + [
@@ -174,7 +174,7 @@ def repair_run(run_dir: Path) -> list[str]:
 
 def _repair_files(run_dir: Path, files: RunFiles) -> list[str]:
     from clinsynth.config import RunConfig
-    from clinsynth.tools.io import write_json_atomic
+    from clinsynth.runtime.runfiles import write_json_atomic
 
     done = [line for name in JSONL_NAMES if (line := _repair_jsonl(run_dir / name))]
     done += [line for name in DATABASES if (line := _repair_database(run_dir / name))]

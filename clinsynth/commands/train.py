@@ -43,7 +43,7 @@ def train_sets(
 ) -> dict[str, Any]:
     """Train one classifier per (set, seed) and score each on ``eval_examples``.
 
-    ``data`` maps a set name to its :class:`~clinsynth.memory.trials.Example` list. Returns the
+    ``data`` maps a set name to its :class:`~clinsynth.datasets.trials.Example` list. Returns the
     results dict written by ``clinsynth train`` (per set: runs, mean ± sd summary).
     """
     from clinsynth.finetune import run_seeds, train_classifier
@@ -78,7 +78,7 @@ def load_qa_examples(path: Path) -> list[Any]:
     """Extractive-QA examples from a SQuAD JSON file, or from a ``qa`` run directory / JSONL
     of accepted items (question, context, answer, answerable, answer_start)."""
     from clinsynth.finetune import QAExample, load_squad_json
-    from clinsynth.tools.io import numbered_jsonl
+    from clinsynth.runtime.runfiles import numbered_jsonl
 
     if path.suffix == ".json":
         return load_squad_json(path)
@@ -210,7 +210,7 @@ def train_command(
 
 
 def _load(paths: list[Path], kw: dict[str, Any]) -> list[Any]:
-    from clinsynth.memory.trials import TrialError, load_examples
+    from clinsynth.datasets.trials import TrialError, load_examples
 
     fields = kw["trial_fields"].split(",") if kw["trial_fields"] else None
     try:

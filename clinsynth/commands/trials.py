@@ -36,9 +36,7 @@ def ingest_trials_command(
     """Scrub outcome leaks from trials and store them with intervention/label/phase/split."""
 
     def _do() -> None:
-        from clinsynth.memory.embeddings import make_embedder
-        from clinsynth.memory.store import VectorStore
-        from clinsynth.memory.trials import (
+        from clinsynth.datasets.trials import (
             TrialError,
             TrialIndex,
             balanced_interventions,
@@ -46,6 +44,8 @@ def ingest_trials_command(
             load_trials,
             read_labels,
         )
+        from clinsynth.memory.embeddings import make_embedder
+        from clinsynth.memory.store import VectorStore
 
         if split not in ("train", "eval"):
             raise UserError(f"--split must be train or eval, got '{split}'")

@@ -10,7 +10,6 @@ Two scorers share one protocol:
 
 from __future__ import annotations
 
-import re
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -18,12 +17,6 @@ from pydantic import BaseModel, Field
 from clinsynth.evaluators.answer import answer_f1, is_unanswerable, locate_answer
 from clinsynth.evaluators.overlap import lexical_overlap
 from clinsynth.schemas import CheckResult
-
-DIFFICULTY_BANDS: dict[str, tuple[float, float]] = {
-    "easy": (0.0, 0.4),
-    "medium": (0.3, 0.7),
-    "hard": (0.6, 1.0),
-}
 
 
 class DifficultyScore(BaseModel):
@@ -55,28 +48,6 @@ class QAReaderLike(Protocol):
     """Anything that answers a question from a context (e.g. a fine-tuned extractive reader)."""
 
     def answer(self, question: str, context: str) -> ReaderAnswer: ...
-
-
-def parse_band(difficulty: str | float | None) -> tuple[float, float] | None:
-    """A band from a name (easy/medium/hard), a number (minimum), or ``lo-hi``; None = any."""
-    if difficulty is None or difficulty == "":
-        return None
-    if isinstance(difficulty, float | int):
-        return (float(difficulty), 1.0)
-    text = difficulty.strip().lower()
-    if text in DIFFICULTY_BANDS:
-        return DIFFICULTY_BANDS[text]
-    match = re.fullmatch(r"(\d*\.?\d+)\s*(?:-\s*(\d*\.?\d+))?", text)
-    if match is None:
-        raise ValueError(
-            "difficulty must be easy, medium, hard, a number in [0, 1] or lo-hi; "
-            f"got {difficulty!r}"
-        )
-    lo = float(match.group(1))
-    hi = float(match.group(2)) if match.group(2) else 1.0
-    if not 0 <= lo <= hi <= 1:
-        raise ValueError(f"difficulty band must lie in [0, 1] with lo <= hi; got {difficulty!r}")
-    return (lo, hi)
 
 
 def answer_sentence(context: str, start: int, end: int) -> str:

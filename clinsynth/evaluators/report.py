@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from clinsynth.tools.io import iter_jsonl, read_json
+from clinsynth.runtime.runfiles import iter_jsonl, read_json
 
 FIRST_SCORES = ("lexical_overlap", "difficulty")
 """Critic scores drawn first (the QA recipe's overlap and difficulty); others follow."""
@@ -53,7 +53,7 @@ class RunSummary(BaseModel):
 
 def summarize(run_dir: Path) -> RunSummary:
     """Read a run directory into a :class:`RunSummary`; a corrupt run file raises
-    :class:`~clinsynth.tools.io.RunFileError` naming it and ``clinsynth repair``."""
+    :class:`~clinsynth.runtime.runfiles.RunFileError` naming it and ``clinsynth repair``."""
     manifest_path = run_dir / "manifest.json"
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir} does not exist or is not a directory")

@@ -31,12 +31,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from clinsynth import aio
 from clinsynth.agents.deps import Deps
 from clinsynth.graphs.generation import build_item_graph, initial_state, recursion_limit
-from clinsynth.inference import inference_for_run
 from clinsynth.llm import LLMRequestError, UsageMeter, current_item
-from clinsynth.memory.checkpoint import open_checkpointer
+from clinsynth.runtime import aio
+from clinsynth.runtime.checkpoint import open_checkpointer
+from clinsynth.runtime.inference import inference_for_run
+from clinsynth.runtime.limits import call_rank
+from clinsynth.runtime.rundir import check_same_run
+from clinsynth.runtime.runfiles import (
+    JsonlLog,
+    RunFiles,
+    iter_jsonl,
+    read_records,
+    write_json_atomic,
+)
+from clinsynth.runtime.runlock import RunLock
 from clinsynth.schemas import (
     Attempt,
     CriticReport,
@@ -47,16 +57,6 @@ from clinsynth.schemas import (
     Task,
     Usage,
 )
-from clinsynth.tools.io import (
-    JsonlLog,
-    RunFiles,
-    iter_jsonl,
-    read_records,
-    write_json_atomic,
-)
-from clinsynth.tools.limits import call_rank
-from clinsynth.tools.rundir import check_same_run
-from clinsynth.tools.runlock import RunLock
 
 StopReason = Literal[
     "target reached", "token budget", "cost budget", "wall time", "candidate limit", "aborted"
@@ -282,7 +282,7 @@ class BatchRunner:
     async def run(self) -> RunSummary:
         """Run until the target, a budget, or a fatal error; always leaves a manifest. The run
         directory is locked first; model inference runs in the run's own thread pool
-        (``clinsynth.inference``)."""
+        (``clinsynth.runtime.inference``)."""
         with aio.quiet_gc() if self.gc_tuning else nullcontext():
             if self.lock is not None:
                 return await self._run_with_models()

@@ -22,7 +22,7 @@ from clinsynth.memory.embeddings import Embedder, make_embedder
 from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import EmptyStoreError, VectorStore
 from clinsynth.recipes import Recipe, recipe_class
-from clinsynth.tools.limits import CallLimits
+from clinsynth.runtime.limits import CallLimits
 
 batch.register_fatal(LLMEndpointError, LocalModelError, EmptyStoreError)
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, SecretStr
 from clinsynth.llm.errors import LLMEndpointError, LocalModelError, cause
 from clinsynth.llm.local import LocalLlamaChat, default_gguf_path
 from clinsynth.llm.transport import chat_openai_class, loop_safe_async_client
-from clinsynth.tools.limits import CallLimits
+from clinsynth.runtime.limits import CallLimits
 
 StructuredMethod = Literal["auto", "json_schema", "function_calling", "json_mode"]
 

@@ -10,7 +10,7 @@ from clinsynth.llm.metering import UsageMeter
 from clinsynth.llm.methods import MethodChoice
 from clinsynth.llm.structured import StructuredLLM
 from clinsynth.llm.transport import is_openai_client
-from clinsynth.tools.limits import CallLimits
+from clinsynth.runtime.limits import CallLimits
 
 
 class LLMRouter:

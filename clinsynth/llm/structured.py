@@ -24,8 +24,8 @@ from clinsynth.llm.metering import UsageMeter
 from clinsynth.llm.methods import MethodChoice
 from clinsynth.llm.parsing import content_text, extract_json, validation_summary
 from clinsynth.llm.transport import charged_requests, is_openai_client
+from clinsynth.runtime.limits import CallLimits, approx_tokens
 from clinsynth.schemas import Usage
-from clinsynth.tools.limits import CallLimits, approx_tokens
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -26,7 +26,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.outputs import ChatResult
 
 from clinsynth.llm.errors import LLMProtocolError, completion_problem
-from clinsynth.tools.limits import CallLimits
+from clinsynth.runtime.limits import CallLimits
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 """Largest reply body read from an endpoint (a chat completion is a few kilobytes)."""

@@ -19,7 +19,7 @@ def cache_key(*parts: object) -> str:
 
 class ReasoningCache:
     """A JSON-object cache in one SQLite file (WAL mode), safe to share between threads; a
-    damaged file raises :class:`~clinsynth.tools.io.RunFileError` naming it."""
+    damaged file raises :class:`~clinsynth.runtime.runfiles.RunFileError` naming it."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -36,7 +36,7 @@ class ReasoningCache:
             self._db.close()
             if isinstance(exc, sqlite3.OperationalError):  # locked, I/O: not damage
                 raise
-            from clinsynth.tools.io import RunFileError, recovery_hint
+            from clinsynth.runtime.runfiles import RunFileError, recovery_hint
 
             raise RunFileError(
                 f"{self.path} is not a readable cache database ({exc}); {recovery_hint(self.path)}"

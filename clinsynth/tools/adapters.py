@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from clinsynth import aio
 from clinsynth.config import Settings, one_line
+from clinsynth.runtime import aio
 from clinsynth.tools.models import (
     CorrectLabelsArgs,
     CritiqueArgs,

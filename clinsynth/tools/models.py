@@ -45,7 +45,7 @@ class SearchResult(BaseModel):
 
 def check_difficulty(value: str | None) -> str | None:
     """Validate a difficulty target (a band name, a minimum, or ``lo-hi``)."""
-    from clinsynth.evaluators.difficulty import parse_band
+    from clinsynth.config import parse_band
 
     parse_band(value)
     return value

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clinsynth import aio
 from clinsynth.config import ConfigError, EndpointSettings, RunConfig, Settings
+from clinsynth.runtime import aio
 from clinsynth.schemas import ItemRecord, SourceChunk, Task
 from clinsynth.tools.models import (
     CorrectLabelsArgs,
@@ -57,7 +57,7 @@ def _slug(text: str, limit: int = 40) -> str:
 
 def summarize_run(run_dir: Path, run: RunConfig | None = None) -> GenerateResult:
     """Read a run directory back into a :class:`GenerateResult`."""
-    from clinsynth.tools.io import RunFiles, read_json, read_run
+    from clinsynth.runtime.runfiles import RunFiles, read_json, read_run
 
     files = RunFiles(run_dir)
     records = read_run(files)
@@ -265,7 +265,7 @@ class ClinsynthToolkit:
         from clinsynth.graphs.factory import build_deps
         from clinsynth.llm import LLMError
         from clinsynth.memory.store import StoreError
-        from clinsynth.tools.io import RunFileError, RunFiles, read_records
+        from clinsynth.runtime.runfiles import RunFileError, RunFiles, read_records
 
         try:
             deps, meter = build_deps(

@@ -93,7 +93,7 @@ def _is_number(value: Any) -> bool:
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     """JSONL rows of a file, or of ``accepted.jsonl`` in a run directory."""
-    from clinsynth.tools.io import RunFileError, iter_jsonl
+    from clinsynth.runtime.runfiles import RunFileError, iter_jsonl
 
     file = path / "accepted.jsonl" if path.is_dir() else path
     if not file.is_file():
@@ -107,7 +107,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 def _pairs(path: Path, text_field: str, label_field: str) -> list[tuple[str, str]]:
     """(text, label) pairs from plain rows or from item records (fields looked up in ``item``);
     a blank/NaN/None label is an error naming the row."""
-    from clinsynth.tools.tables import TableError, check_label
+    from clinsynth.datasets.tables import TableError, check_label
 
     pairs = []
     for i, row in enumerate(_rows(path)):

@@ -18,11 +18,10 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
 from clinsynth.apps.chat import open_chat
-from clinsynth.config import Settings
-from clinsynth.evaluators.difficulty import parse_band
+from clinsynth.config import Settings, parse_band
+from clinsynth.runtime.runfiles import RunFiles, read_records
 from clinsynth.testing.chat_responder import respond
 from clinsynth.testing.stub_server import StubServer
-from clinsynth.tools.io import RunFiles, read_records
 from clinsynth.tools.toolkit import ClinsynthToolkit
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "session-1"}}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clinsynth.evaluators.difficulty import parse_band
+from clinsynth.config import parse_band
 from clinsynth.testing.chat_responder import respond
 from clinsynth.testing.stub_server import StubServer
 

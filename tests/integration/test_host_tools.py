@@ -16,11 +16,12 @@ import pytest
 from langchain_core.tools import BaseTool
 
 from clinsynth.config import Settings
+from clinsynth.runtime.runfiles import RunFiles, read_records
+from clinsynth.runtime.runlock import lock_holder
 from clinsynth.testing.chat_responder import respond
 from clinsynth.testing.stub_server import StubServer
 from clinsynth.testing.tiny_bert import save_tiny_bert
 from clinsynth.tools import ClinsynthToolkit, as_tools
-from clinsynth.tools.io import RunFiles, read_records
 from clinsynth.tools.models import (
     CorrectLabelsArgs,
     CritiqueArgs,
@@ -29,7 +30,6 @@ from clinsynth.tools.models import (
     SearchArgs,
     ToolError,
 )
-from clinsynth.tools.runlock import lock_holder
 
 REPO = Path(__file__).resolve().parents[2]
 AF_NOTE = (REPO / "clinsynth/data/demo_corpus/atrial_fibrillation_clinic.md").read_text()

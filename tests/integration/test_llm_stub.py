@@ -23,9 +23,9 @@ from clinsynth.llm import (
     check_endpoint,
     transport,
 )
+from clinsynth.runtime.limits import CallLimits
 from clinsynth.schemas import Usage
 from clinsynth.testing.stub_server import FaultConfig, StubServer, schema_echo_responder
-from clinsynth.tools.limits import CallLimits
 
 
 class Finding(BaseModel):

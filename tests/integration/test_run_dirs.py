@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from clinsynth.runtime.runlock import lock_holder
 from clinsynth.testing.qa_responder import make_responder
 from clinsynth.testing.stub_server import StubServer
-from clinsynth.tools.runlock import lock_holder
 from tests.integration.test_cli_generate import (
     CLI,
     assert_accounted,

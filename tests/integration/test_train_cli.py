@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clinsynth.memory.trials import load_trials, trial_text
+from clinsynth.datasets.trials import load_trials, trial_text
 from clinsynth.recipes.trials import TrialsRecipe
 from clinsynth.schemas import Task
 from clinsynth.testing.tiny_bert import save_tiny_bert

@@ -1,4 +1,4 @@
-"""clinsynth.aio: the garbage-collector setting of a batch run."""
+"""clinsynth.runtime.aio: the garbage-collector setting of a batch run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from clinsynth import aio
+from clinsynth.runtime import aio
 
 
 def test_quiet_gc_freezes_and_raises_threshold_then_restores() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clinsynth.evaluators.analysis import cosine_summary, similarity_analysis
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.testing.trials_responder import write_hint_table
-from clinsynth.tools.analysis import cosine_summary, similarity_analysis
 
 
 def test_cosine_summary_on_known_vectors() -> None:
@@ -43,7 +43,7 @@ def test_similarity_analysis_writes_json_and_png(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_analyze_command(tmp_path: Path) -> None:
-    from clinsynth.memory.trials import load_trials
+    from clinsynth.datasets.trials import load_trials
 
     real = write_hint_table(tmp_path / "real.csv")
     run = tmp_path / "run"

@@ -20,7 +20,6 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, ValidationError
 
 import clinsynth.graphs.factory  # noqa: F401  (registers the fatal endpoint errors)
-from clinsynth import aio
 from clinsynth.agents.deps import Deps
 from clinsynth.config import ConfigError, RunConfig
 from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary, launch_target, pool_size
@@ -29,11 +28,12 @@ from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import VectorStore
 from clinsynth.recipes import get_recipe
+from clinsynth.runtime import aio
+from clinsynth.runtime.limits import CallLimits, Slots, TokenWindow, call_rank
+from clinsynth.runtime.runfiles import iter_jsonl
+from clinsynth.runtime.runlock import RunLocked
 from clinsynth.testing import qa_responder
 from clinsynth.testing.qa_responder import qa_reply
-from clinsynth.tools.io import iter_jsonl
-from clinsynth.tools.limits import CallLimits, Slots, TokenWindow, call_rank
-from clinsynth.tools.runlock import RunLocked
 from tests.support.fakes import usage
 
 ROLE = {"system": "system", "human": "user", "ai": "assistant"}

@@ -13,7 +13,7 @@ from clinsynth.apps.chat_session import (
     system_prompt,
 )
 from clinsynth.apps.chat_tools import GenerateRequest
-from clinsynth.evaluators.difficulty import parse_band
+from clinsynth.config import parse_band
 
 
 def test_escalate_sets_the_minimum_above_the_last_measurement() -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from clinsynth.memory.checkpoint import open_checkpointer
+from clinsynth.runtime.checkpoint import open_checkpointer
 
 
 class Counter(TypedDict):
@@ -66,7 +66,7 @@ def test_default_commits_every_write(tmp_path: Path) -> None:
 def test_garbage_database_is_a_run_file_error_naming_repair(tmp_path: Path) -> None:
     import pytest
 
-    from clinsynth.tools.io import RunFileError
+    from clinsynth.runtime.runfiles import RunFileError
 
     (tmp_path / "run.json").write_text("{}")
     path = tmp_path / "checkpoints.sqlite"

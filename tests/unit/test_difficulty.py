@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from clinsynth.config import parse_band
 from clinsynth.evaluators.answer import answer_f1
 from clinsynth.evaluators.difficulty import (
     DifficultyScore,
@@ -11,7 +12,6 @@ from clinsynth.evaluators.difficulty import (
     ReaderAnswer,
     ReaderDifficulty,
     difficulty_check,
-    parse_band,
 )
 
 CTX = (

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from clinsynth.tools.io import JsonlLog, iter_jsonl, write_json_atomic
+from clinsynth.runtime.runfiles import JsonlLog, iter_jsonl, write_json_atomic
 
 
 def test_append_is_idempotent_per_id(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_fsync_is_grouped_and_done_on_close(tmp_path: Path, monkeypatch: Any) ->
 def test_torn_line_mid_file_names_file_line_and_repair(tmp_path: Path) -> None:
     import pytest
 
-    from clinsynth.tools.io import RunFileError, read_records
+    from clinsynth.runtime.runfiles import RunFileError, read_records
 
     (tmp_path / "run.json").write_text("{}")
     path = tmp_path / "started.jsonl"
@@ -89,7 +89,7 @@ def test_torn_line_mid_file_names_file_line_and_repair(tmp_path: Path) -> None:
 def test_corrupt_json_file_outside_a_run_says_fix_it(tmp_path: Path) -> None:
     import pytest
 
-    from clinsynth.tools.io import RunFileError, read_json
+    from clinsynth.runtime.runfiles import RunFileError, read_json
 
     path = tmp_path / "data.json"
     path.write_text('{"a": 1')

@@ -17,7 +17,7 @@ from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import VectorStore
 from clinsynth.recipes import ENTRY_POINT_GROUP, Recipe, get_recipe, recipe_class, recipe_names
-from clinsynth.tools.io import iter_jsonl
+from clinsynth.runtime.runfiles import iter_jsonl
 from tests.support.fakes import fake_chat
 from tests.support.toy_recipe import ToyRecipe
 

@@ -10,7 +10,7 @@ import pytest
 from clinsynth.cli_support import UserError
 from clinsynth.commands.repair import repair_run
 from clinsynth.config import RunConfig
-from clinsynth.tools.io import iter_jsonl, read_json
+from clinsynth.runtime.runfiles import iter_jsonl, read_json
 
 
 def _run_dir(tmp_path: Path) -> Path:
@@ -82,7 +82,7 @@ def test_not_a_run_directory(tmp_path: Path) -> None:
 
 def test_damaged_cache_database_is_named_and_moved_aside(tmp_path: Path) -> None:
     from clinsynth.memory.cache import ReasoningCache
-    from clinsynth.tools.io import RunFileError
+    from clinsynth.runtime.runfiles import RunFileError
 
     run = _run_dir(tmp_path)
     (run / "manifest.json").write_text("{}")

@@ -16,13 +16,13 @@ import openai  # noqa: F401  (the first LLM call imports it, a one-off stall not
 import pytest
 from pydantic import ValidationError
 
-from clinsynth import aio
 from clinsynth.config import ConfigError, RunConfig, Settings
 from clinsynth.evaluators.difficulty import ReaderAnswer
 from clinsynth.graphs.batch import RunSummary
-from clinsynth.inference import InferencePool
 from clinsynth.recipes.base import Relabel
 from clinsynth.recipes.qa import QARecipe
+from clinsynth.runtime import aio
+from clinsynth.runtime.inference import InferencePool
 from clinsynth.schemas import Task
 from tests.support.host import HOST_THRESHOLD, host_process_state, is_frozen
 from tests.unit.test_batch import ScriptedQA, accounted, go, make_runner

@@ -17,9 +17,9 @@ import pytest
 from clinsynth.config import ConfigError, RunConfig
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
-from clinsynth.tools.io import RunFiles, read_run
-from clinsynth.tools.rundir import check_overwritable, check_same_run, clear_run_dir
-from clinsynth.tools.runlock import RunLock, RunLocked, lock_holder
+from clinsynth.runtime.rundir import check_overwritable, check_same_run, clear_run_dir
+from clinsynth.runtime.runfiles import RunFiles, read_run
+from clinsynth.runtime.runlock import RunLock, RunLocked, lock_holder
 
 MODELS = {"generator": "m1", "critic": "m1"}
 ENDPOINTS = {"generator": "http://a/v1", "critic": "http://a/v1"}
@@ -63,7 +63,7 @@ def test_wait_blocks_until_the_holder_releases(tmp_path: Path) -> None:
 
 def test_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from clinsynth.tools.runlock import RunLock;"
+        "import sys, time; from pathlib import Path; from clinsynth.runtime.runlock import RunLock;"
         f"RunLock(Path({str(tmp_path)!r})).acquire(); print('held', flush=True); time.sleep(60)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -9,8 +9,8 @@ import pytest
 
 from clinsynth.cli_support import UserError
 from clinsynth.commands.correct_labels import read_labelled_csv
-from clinsynth.memory.trials import TrialError, load_examples
-from clinsynth.tools.tables import TableError, is_missing, read_csv
+from clinsynth.datasets.tables import TableError, is_missing, read_csv
+from clinsynth.datasets.trials import TrialError, load_examples
 
 
 def _csv(path: Path, rows: list[str]) -> Path:

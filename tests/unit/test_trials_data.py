@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clinsynth.memory.embeddings import HashingEmbedder
-from clinsynth.memory.store import VectorStore
-from clinsynth.memory.trials import (
+from clinsynth.datasets.trials import (
     TrialError,
     TrialIndex,
     TrialRecord,
@@ -23,6 +21,8 @@ from clinsynth.memory.trials import (
     scrub_text,
     trial_text,
 )
+from clinsynth.memory.embeddings import HashingEmbedder
+from clinsynth.memory.store import VectorStore
 from clinsynth.testing.trials_responder import write_hint_table
 from tests.conftest import SHARED_DATA
 

@@ -15,13 +15,13 @@ from clinsynth.agents.deps import Deps
 from clinsynth.agents.reasoner import make_reasoner
 from clinsynth.agents.retriever import make_retriever
 from clinsynth.config import ConfigError, RunConfig
+from clinsynth.datasets.trials import TrialContent, ingest_trials, load_trials
 from clinsynth.graphs.generation import initial_state
 from clinsynth.llm import LLMRouter, StructuredLLM, UsageMeter
 from clinsynth.memory.cache import ReasoningCache
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
 from clinsynth.memory.store import VectorStore
-from clinsynth.memory.trials import TrialContent, ingest_trials, load_trials
 from clinsynth.recipes import get_recipe
 from clinsynth.recipes.trials import TrialsRecipe, prompts
 from clinsynth.schemas import SourceChunk, Task

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, Field, field_validator
 
-from clinsynth.config import RunConfig
+from clinsynth.config import RunConfig, parse_band
 from clinsynth.evaluators.answer import (
     UNANSWERABLE,
     answer_validity_check,
@@ -30,7 +30,6 @@ from clinsynth.evaluators.difficulty import (
     QAReaderLike,
     ReaderDifficulty,
     difficulty_check,
-    parse_band,
 )
 from clinsynth.evaluators.form import question_form_check
 from clinsynth.evaluators.overlap import overlap_check

@@ -19,11 +19,7 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, Field
 
 from clinsynth.config import ConfigError, RunConfig
-from clinsynth.evaluators.memorisation import copied_ids_check, memorisation_check
-from clinsynth.evaluators.realism import realism_check
-from clinsynth.evaluators.trial_form import completeness_check, intervention_check
-from clinsynth.memory.cache import cache_key
-from clinsynth.memory.trials import (
+from clinsynth.datasets.trials import (
     LabelCheck,
     TrialContent,
     TrialIndex,
@@ -33,6 +29,10 @@ from clinsynth.memory.trials import (
     scrub_leaks,
     trial_text,
 )
+from clinsynth.evaluators.memorisation import copied_ids_check, memorisation_check
+from clinsynth.evaluators.realism import realism_check
+from clinsynth.evaluators.trial_form import completeness_check, intervention_check
+from clinsynth.memory.cache import cache_key
 from clinsynth.recipes.base import Recipe, RecipeOptions, Relabel, RetrievalRequest
 from clinsynth.recipes.trials import prompts
 from clinsynth.schemas import CheckResult, LabelChange, SourceChunk, Task

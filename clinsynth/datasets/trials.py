@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from clinsynth.datasets.tables import TableError, check_label, read_csv
 from clinsynth.memory.store import VectorStore
 from clinsynth.schemas import SourceChunk
-from clinsynth.tools.tables import TableError, check_label, read_csv
 
 TrialLabel = Literal["success", "failure"]
 LABELS: tuple[TrialLabel, TrialLabel] = ("success", "failure")

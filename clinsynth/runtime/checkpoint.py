@@ -18,7 +18,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from clinsynth.tools.io import RunFileError, recovery_hint
+from clinsynth.runtime.runfiles import RunFileError, recovery_hint
 
 
 class InlineSqliteSaver(SqliteSaver):

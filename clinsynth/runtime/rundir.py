@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 from clinsynth.config import ConfigError, RunConfig
-from clinsynth.tools.io import RunFiles, iter_jsonl, read_json, write_json_atomic
-from clinsynth.tools.runlock import LOCK_NAME
+from clinsynth.runtime.runfiles import RunFiles, iter_jsonl, read_json, write_json_atomic
+from clinsynth.runtime.runlock import LOCK_NAME
 
 MEMORY_KEYS = ("n", "models", "endpoints")
 """Keys of ``run.json`` beyond the fingerprint."""

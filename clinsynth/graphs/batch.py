@@ -161,6 +161,7 @@ class BatchRunner:
         await state.load()
         manifest = ManifestWriter(
             self.deps,
+            self.run_cfg,
             self.files,
             self.progress,
             t0=t0,

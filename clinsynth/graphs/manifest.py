@@ -118,6 +118,7 @@ class ManifestWriter:
     def __init__(
         self,
         deps: Deps,
+        run: RunConfig,
         files: RunFiles,
         progress: Progress,
         *,
@@ -127,6 +128,7 @@ class ManifestWriter:
         extra: dict[str, Any],
     ) -> None:
         self.deps = deps
+        self.run = run
         self.files = files
         self.progress = progress
         self.t0 = t0
@@ -147,7 +149,7 @@ class ManifestWriter:
         p = self.progress
         llm = self.deps.llm
         manifest = {
-            "run": self.deps.run.model_dump(mode="json"),
+            "run": self.run.model_dump(mode="json"),
             "recipe": {
                 "name": self.deps.recipe.name,
                 "prompt_version": self.deps.recipe.prompt_version,

@@ -21,9 +21,10 @@ from pydantic import Field, ValidationError
 
 from clinsynth import aio
 from clinsynth.agents.deps import Deps, run_stopping_errors
-from clinsynth.config import ConfigError, RunConfig
+from clinsynth.config import ConfigError, RunConfig, Settings
 from clinsynth.graphs import batch as batch_module
 from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary, launch_target, pool_size
+from clinsynth.graphs.factory import build_deps
 from clinsynth.llm import (
     LLMEndpointError,
     LLMProtocolError,
@@ -322,6 +323,15 @@ def test_fatal_errors_are_the_documented_classification() -> None:
     # No module-global list filled at import: the policy travels with each run's Deps.
     assert not hasattr(batch_module, "FATAL_ERRORS")
     assert not hasattr(batch_module, "register_fatal")
+
+
+def test_build_deps_sets_the_fatal_policy(demo_store_path: Path) -> None:
+    settings = Settings(base_url="http://127.0.0.1:9/v1", api_key="k", embedder="hashing")
+    deps, _ = build_deps(
+        settings, RunConfig(n=1), store_path=demo_store_path, embedder=HashingEmbedder()
+    )
+    classification = (LLMEndpointError, LocalModelError, EmptyStoreError)
+    assert deps.fatal == run_stopping_errors() == classification
 
 
 def test_fatal_policy_is_per_run(demo_store_path: Path, tmp_path: Path) -> None:

@@ -6,25 +6,20 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from clinsynth.agents.deps import Deps
+from clinsynth.agents.deps import Deps, run_stopping_errors
 from clinsynth.config import EndpointSettings, RunConfig, Settings
-from clinsynth.graphs import batch
 from clinsynth.llm import (
     EndpointConfig,
-    LLMEndpointError,
     LLMRouter,
-    LocalModelError,
     UsageMeter,
     router_from_configs,
 )
 from clinsynth.memory.cache import ReasoningCache
 from clinsynth.memory.embeddings import Embedder, make_embedder
 from clinsynth.memory.registry import AcceptedRegistry
-from clinsynth.memory.store import EmptyStoreError, VectorStore
+from clinsynth.memory.store import VectorStore
 from clinsynth.recipes import Recipe, recipe_class
 from clinsynth.runtime.limits import CallLimits
-
-batch.register_fatal(LLMEndpointError, LocalModelError, EmptyStoreError)
 
 
 def endpoint_config(ep: EndpointSettings) -> EndpointConfig:
@@ -82,5 +77,6 @@ def build_deps(
         run=run,
         cache=cache,
         inference_workers=settings.inference_workers,
+        fatal=run_stopping_errors(),
     )
     return deps, meter

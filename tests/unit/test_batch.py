@@ -19,14 +19,23 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, ValidationError
 
-import clinsynth.graphs.factory  # noqa: F401  (registers the fatal endpoint errors)
-from clinsynth.agents.deps import Deps
-from clinsynth.config import ConfigError, RunConfig
+from clinsynth.agents.deps import Deps, run_stopping_errors
+from clinsynth.config import ConfigError, RunConfig, Settings
+from clinsynth.graphs import batch as batch_module
 from clinsynth.graphs.batch import BatchRunner, RunAborted, RunSummary, launch_target, pool_size
-from clinsynth.llm import LLMEndpointError, LLMRouter, StructuredLLM, UsageMeter
+from clinsynth.graphs.factory import build_deps
+from clinsynth.llm import (
+    LLMEndpointError,
+    LLMProtocolError,
+    LLMRequestError,
+    LLMRouter,
+    LocalModelError,
+    StructuredLLM,
+    UsageMeter,
+)
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
-from clinsynth.memory.store import VectorStore
+from clinsynth.memory.store import EmptyStoreError, VectorStore
 from clinsynth.recipes import get_recipe
 from clinsynth.runtime import aio
 from clinsynth.runtime.limits import CallLimits, Slots, TokenWindow, call_rank
@@ -298,6 +307,47 @@ def test_budget_and_quota_config_errors() -> None:
     # Limits, budgets and quotas may change between invocations of one run.
     base = RunConfig(n=2).fingerprint()
     assert RunConfig(quotas={"a": 2}, rpm=5, tpm=9, wall_time_s=3).fingerprint() == base
+
+
+def test_fatal_errors_are_the_documented_classification() -> None:
+    fatal = run_stopping_errors()
+    stopping = [
+        LLMEndpointError("down"),
+        LLMProtocolError("html"),
+        LocalModelError("no gguf"),
+        EmptyStoreError("empty"),
+    ]
+    assert [isinstance(e, fatal) for e in stopping] == [True] * 4
+    assert not isinstance(LLMRequestError("HTTP 400"), fatal)
+    assert not isinstance(ValueError("bad item"), fatal)
+    # No module-global list filled at import: the policy travels with each run's Deps.
+    assert not hasattr(batch_module, "FATAL_ERRORS")
+    assert not hasattr(batch_module, "register_fatal")
+
+
+def test_build_deps_sets_the_fatal_policy(demo_store_path: Path) -> None:
+    settings = Settings(base_url="http://127.0.0.1:9/v1", api_key="k", embedder="hashing")
+    deps, _ = build_deps(
+        settings, RunConfig(n=1), store_path=demo_store_path, embedder=HashingEmbedder()
+    )
+    classification = (LLMEndpointError, LocalModelError, EmptyStoreError)
+    assert deps.fatal == run_stopping_errors() == classification
+
+
+def test_fatal_policy_is_per_run(demo_store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run = RunConfig(n=2, max_concurrency=2, max_candidates=3)
+    runner, _ = make_runner(demo_store_path, out, run, ScriptedQA(fail=True))
+    assert runner.deps.fatal == run_stopping_errors()
+    runner.deps.fatal = ()  # this run treats an endpoint failure as the item's failure
+    summary = go(runner)
+    assert summary.stop_reason == "candidate limit" and summary.error is None
+    assert (summary.accepted, summary.rejected, summary.candidates) == (0, 3, 3)
+    reasons = [r["reasons"] for r in rows(out / "rejected.jsonl")]
+    assert (
+        reasons
+        == [["error: LLMEndpointError: http://stub/v1: server error after retries (HTTP 500)"]] * 3
+    )
 
 
 def test_endpoint_failure_aborts_consistently_then_resumes(

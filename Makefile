@@ -35,12 +35,14 @@ demo: $(LOCAL_STAMP)
 	$(VENV)/bin/clinsynth inspect $(DEMO)/run
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -m "not live" -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check clinsynth tests bench
 	$(VENV)/bin/ruff format --check clinsynth tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/core_overhead.py

@@ -30,7 +30,7 @@ install-local: $(LOCAL_STAMP)
 
 demo: $(LOCAL_STAMP)
 	$(VENV)/bin/clinsynth ingest clinsynth/data/demo_corpus --store $(DEMO)/store --reset
-	CLINSYNTH_MAX_TOKENS=384 $(VENV)/bin/clinsynth generate --recipe qa -n 2 --max-candidates 4 --max-attempts 2 \
+	CLINSYNTH_MAX_TOKENS=384 $(VENV)/bin/clinsynth generate --recipe qa -n 2 --max-candidates 8 --max-attempts 2 \
 		--concurrency 1 --store $(DEMO)/store --out $(DEMO)/run --overwrite
 	$(VENV)/bin/clinsynth inspect $(DEMO)/run
 

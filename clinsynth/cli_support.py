@@ -30,11 +30,16 @@ class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit code 2."""
 
 
-def fail(message: str, code: int) -> NoReturn:
+def print_error(message: str) -> None:
     """Print ``error: message`` on stderr as one line, ``message`` verbatim (never read as
-    markup: it may quote paths and user input), and exit with ``code``."""
+    markup: it may quote paths and user input)."""
     line = " ".join(message.splitlines())
     console.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """:func:`print_error` ``message`` and exit with ``code``."""
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -56,17 +61,12 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
         ctx = getattr(exc, "ctx", None)
         if ctx is not None:
             message = f"{message} (see '{ctx.command_path} --help')"
-        return _failed(message, code)
+        print_error(message)
+        return code
     except typer.Abort:
-        return _failed("interrupted", 130)
+        print_error("interrupted")
+        return 130
     return code if isinstance(code, int) else 0
-
-
-def _failed(message: str, code: int) -> int:
-    try:
-        fail(message, code)
-    except typer.Exit as exc:
-        return exc.exit_code
 
 
 def _os_message(exc: OSError) -> str:

@@ -154,6 +154,9 @@ class ItemRecord(BaseModel):
     provenance: Provenance
     reasons: list[str] = Field(default_factory=list)
     history: list[Attempt] = Field(default_factory=list)
+    passages: list[SourceChunk] = Field(default_factory=list, exclude=True)
+    """The chunks the item was grounded in, in memory only: the run writes each once to
+    ``passages.jsonl``, and rows keep their ids (``provenance.source_ids``, ``context_id``)."""
 
 
 class ItemState(TypedDict, total=False):

@@ -21,7 +21,13 @@ from clinsynth.runtime.runlock import RunLock
 if TYPE_CHECKING:
     from clinsynth.runtime.runfiles import RunFiles
 
-JSONL_NAMES = ("accepted.jsonl", "rejected.jsonl", "surplus.jsonl", "started.jsonl")
+JSONL_NAMES = (
+    "passages.jsonl",
+    "accepted.jsonl",
+    "rejected.jsonl",
+    "surplus.jsonl",
+    "started.jsonl",
+)
 
 
 def _aside(path: Path) -> Path:
@@ -63,7 +69,7 @@ def _repair_jsonl(path: Path) -> str | None:
     if not path.is_file():
         return None
     lines = path.read_bytes().splitlines(keepends=True)
-    records = path.name != "started.jsonl"
+    records = path.name not in ("started.jsonl", "passages.jsonl")
     good, bad, numbers = [], [], []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():

@@ -58,6 +58,7 @@ def build_record(final: dict[str, Any], deps: Deps) -> ItemRecord:
         provenance=provenance,
         reasons=reasons,
         history=attempts,
+        passages=chunks,
     )
 
 

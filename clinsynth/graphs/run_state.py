@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from clinsynth.graphs.manifest import RunSummary, StopReason, stop_detail
 from clinsynth.graphs.records import error_record, surplus_record
+from clinsynth.runtime.passages import compact_row, passage_row
 from clinsynth.runtime.runfiles import JsonlLog, read_records
 from clinsynth.schemas import ItemRecord, Task, Usage
 
@@ -72,6 +73,8 @@ class RunState:
         self.rejected = JsonlLog(files.rejected)
         self.surplus = JsonlLog(files.surplus)
         self.logs = {"accepted": self.accepted, "rejected": self.rejected, "surplus": self.surplus}
+        self.passages = JsonlLog(files.passages)
+        """Each source chunk once per run; item rows keep only its id (written before them)."""
         # Task ids are deterministic, so a lost "started" row only means the task is relaunched
         # under the same id (and resumed from its checkpoint): no fsync needed there.
         self.started = JsonlLog(files.started, durable=False)
@@ -217,7 +220,10 @@ class RunState:
         as near-duplicate neighbours (the graph registers every item it accepts)."""
         if record.status != "accepted":
             self.deps.registry.discard(record.id)
-        if self.logs[record.status].append(record):
+        for chunk in record.passages:
+            self.passages.append(passage_row(chunk.id, chunk.text, chunk.metadata))
+        row = compact_row(record.model_dump(mode="json"), self.passages.ids)
+        if self.logs[record.status].append(row):
             self.logged_usage = self.logged_usage + record.provenance.usage
             if record.status == "accepted":
                 key = self.runner.quota_key(record.task, record.item)
@@ -337,7 +343,7 @@ class RunState:
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
         self.progress.in_flight = 0
-        for log in (self.accepted, self.rejected, self.surplus, self.started):
+        for log in (self.passages, self.accepted, self.rejected, self.surplus, self.started):
             log.close()
         return unfinished
 

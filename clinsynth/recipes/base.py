@@ -74,6 +74,9 @@ class Recipe(ABC):
     """Sampling temperature of the refinement call (None: the endpoint's default)."""
     instructions: ClassVar[tuple[str, ...]] = ()
     """The recipe's system prompts: an item must not repeat them (the injection check)."""
+    export_task: ClassVar[str] = "other"
+    """Hugging Face task category of :meth:`export_row`'s rows (the dataset card's
+    ``task_categories``), e.g. ``question-answering`` or ``text-classification``."""
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         try:
@@ -205,6 +208,15 @@ class Recipe(ABC):
     def relabel(self, task: Task, item: dict[str, Any], report: CriticReport) -> Relabel:
         """Apply the critic's relabel request; default: reject, as there is no label policy."""
         return Relabel(item=None, reason="recipe has no relabel policy")
+
+    def export_row(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The training-ready row of one accepted item, as ``clinsynth export`` writes it.
+
+        ``item`` is an accepted record's item with its passage restored. The row is flat;
+        every item gives the same keys, each with one type (None where a value is missing),
+        so Parquet and ``datasets`` infer one schema. Pure; raise ``ValueError`` for an item
+        that cannot be converted. Default: the fields of :attr:`item_model`."""
+        return {name: item.get(name) for name in self.item_model.model_fields}
 
     def correct_label(self, task: Task, item: dict[str, Any]) -> Relabel:
         """Check an accepted item's label (e.g. with a classifier); default: keep it."""

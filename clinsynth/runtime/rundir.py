@@ -25,6 +25,8 @@ RUN_ENTRIES = frozenset(
         "rejected.jsonl",
         "surplus.jsonl",
         "started.jsonl",
+        "passages.jsonl",
+        "export",
         "manifest.json",
         "manifest.json.tmp",
         "run.json",

@@ -42,6 +42,7 @@ class RunFiles:
         self.rejected = out_dir / "rejected.jsonl"
         self.surplus = out_dir / "surplus.jsonl"
         self.started = out_dir / "started.jsonl"
+        self.passages = out_dir / "passages.jsonl"
         self.manifest = out_dir / "manifest.json"
         self.run_config = out_dir / "run.json"
         self.checkpoints = out_dir / "checkpoints.sqlite"
@@ -97,11 +98,15 @@ def iter_jsonl(path: Path, *, whole_last_line: bool = False) -> Iterator[dict[st
 
 
 def read_records(path: Path) -> list[ItemRecord]:
-    """The item records of ``accepted.jsonl``, ``rejected.jsonl`` or ``surplus.jsonl``."""
+    """The item records of ``accepted.jsonl``, ``rejected.jsonl`` or ``surplus.jsonl``, with
+    each item's passage put back from the run's ``passages.jsonl`` (stored once per run)."""
+    from clinsynth.runtime.passages import read_passages, restore_row
+
+    passages = read_passages(path)
     records = []
     for number, row in numbered_jsonl(path):
         try:
-            records.append(ItemRecord.model_validate(row))
+            records.append(ItemRecord.model_validate(restore_row(row, passages)))
         except ValidationError as exc:
             raise RunFileError(
                 f"{path}:{number}: not an item record ({one_line(exc)}); {recovery_hint(path)}"

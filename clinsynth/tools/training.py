@@ -93,13 +93,18 @@ def _is_number(value: Any) -> bool:
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     """JSONL rows of a file, or of ``accepted.jsonl`` in a run directory."""
+    from clinsynth.runtime.passages import read_passages, restore_row
     from clinsynth.runtime.runfiles import RunFileError, iter_jsonl
 
     file = path / "accepted.jsonl" if path.is_dir() else path
     if not file.is_file():
         raise ToolError(f"data file not found: {file}")
     try:
-        return list(iter_jsonl(file, whole_last_line=not path.is_dir()))
+        passages = read_passages(file)  # a run stores each passage once, beside its rows
+        return [
+            restore_row(row, passages)
+            for row in iter_jsonl(file, whole_last_line=not path.is_dir())
+        ]
     except RunFileError as exc:
         raise ToolError(str(exc)) from exc
 

@@ -48,9 +48,14 @@ def run_cli(
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a run log, each item's passage put back from ``passages.jsonl``."""
+    from clinsynth.runtime.passages import read_passages, restore_row
+
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    passages = read_passages(path)
+    lines = path.read_text().splitlines()
+    return [restore_row(json.loads(line), passages) for line in lines if line.strip()]
 
 
 def generate_args(out: Path, n: int, *extra: str) -> list[str]:

@@ -99,6 +99,7 @@ class NotesRecipe(Recipe):
     item_model: ClassVar[type[BaseModel]] = NoteDraft
     options_model: ClassVar[type[RecipeOptions]] = NotesOptions
     default_temperature: ClassVar[float] = 0.9
+    export_task: ClassVar[str] = "text-classification"
     options: NotesOptions
 
     def __init__(
@@ -183,6 +184,10 @@ class NotesRecipe(Recipe):
 
     def text_for_similarity(self, item: dict[str, Any]) -> str:
         return str(item["text"])
+
+    def export_row(self, item: dict[str, Any]) -> dict[str, Any]:
+        """``text`` and its ``label`` (the class code, after label correction)."""
+        return {"text": str(item["text"]), "label": item.get("label")}
 
     def correct_label(self, task: Task, item: dict[str, Any]) -> Relabel:
         """With an injected classifier, check the label of one item; without, keep it (the

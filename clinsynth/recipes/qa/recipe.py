@@ -131,6 +131,7 @@ class QARecipe(Recipe):
     refine_model: ClassVar[type[BaseModel] | None] = QAAnswer
     refine_role: ClassVar[str] = "distiller"
     options_model: ClassVar[type[RecipeOptions]] = QAOptions
+    export_task: ClassVar[str] = "question-answering"
     options: QAOptions
 
     def __init__(
@@ -279,6 +280,19 @@ class QARecipe(Recipe):
 
     def text_for_similarity(self, item: dict[str, Any]) -> str:
         return str(item["question"])
+
+    def export_row(self, item: dict[str, Any]) -> dict[str, Any]:
+        """SQuAD v2 style: ``context``, ``question`` and ``answers`` (``text`` and
+        ``answer_start`` lists, both empty for an unanswerable question)."""
+        context, start = item.get("context"), item.get("answer_start")
+        if not isinstance(context, str):
+            raise ValueError("the item has no passage (context); is passages.jsonl missing?")
+        answers: dict[str, list[Any]] = {"text": [], "answer_start": []}
+        if item.get("answerable"):
+            if start is None or context[start : start + len(item["answer"])] != item["answer"]:
+                raise ValueError("the answer is not located in the passage")
+            answers = {"text": [item["answer"]], "answer_start": [start]}
+        return {"context": context, "question": item["question"], "answers": answers}
 
     def text_fields(self, item: dict[str, Any]) -> dict[str, str]:
         """The question, the generator's draft answer and the (distilled) answer."""

@@ -85,6 +85,7 @@ class TrialsRecipe(Recipe):
     options_model: ClassVar[type[RecipeOptions]] = TrialsOptions
     default_temperature: ClassVar[float] = 1.0
     uses_store: ClassVar[bool] = True
+    export_task: ClassVar[str] = "text-classification"
     options: TrialsOptions
 
     def __init__(
@@ -301,6 +302,11 @@ class TrialsRecipe(Recipe):
 
     def text_for_similarity(self, item: dict[str, Any]) -> str:
         return trial_text(item)
+
+    def export_row(self, item: dict[str, Any]) -> dict[str, Any]:
+        """``text`` (the trial as classifiers read it, scrubbed of outcome leaks) and its
+        outcome ``label``."""
+        return {"text": trial_text(item), "label": item.get("label")}
 
     # --- label correction ---------------------------------------------------------------
 

@@ -1,28 +1,71 @@
-"""``clinsynth inspect RUN``: counts, state, rejection reasons, attempts, tokens of a run."""
+"""``clinsynth inspect RUN``: a readable summary of a run, and its items on request.
+
+Summary: state, counts by status (surplus included), critic scores (min / median / max, which
+direction is good, the gate), tokens, cost, timings and the stop reason. ``--sample N``
+shows items as panels (fields, label, scores, reasons), filtered by ``--status`` and
+``--where``, ordered by ``--sort``; ``--json`` prints the same for machines.
+"""
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from clinsynth.cli_support import UserError, guard, out
-from clinsynth.runtime.runlock import describe_holder
+from clinsynth.commands._inspect_items import item_json, print_items, print_summary
+
+STATUSES = ("accepted", "rejected", "surplus", "all")
 
 
 def inspect_command(
     run_dir: Annotated[Path, typer.Argument(help="a run directory written by generate")],
+    sample: Annotated[
+        int, typer.Option("--sample", min=0, help="show N items (0: the summary only)")
+    ] = 0,
+    status: Annotated[
+        str, typer.Option("--status", help="items to show: accepted | rejected | surplus | all")
+    ] = "accepted",
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            help="keep items where NAME OP VALUE holds, e.g. 'difficulty>=0.7' (repeatable; "
+            "NAME: a critic score, an item field, attempts, tokens, duration_s) [default: all]",
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="order by NAME, highest first (NAME:asc: lowest first) [default: a seeded "
+            "random sample]",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the random sample")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
-    """Summarise a run: counts, rejection reasons, attempts, tokens, label changes."""
-    guard(_inspect, run_dir, as_json)
+    """Summarise a run (counts, scores, tokens, cost, timings, stop reason) and show items."""
+    guard(_inspect, run_dir, sample, status, where or [], sort, seed, as_json)
+
+
+def _cost(manifest: dict[str, Any], tokens: dict[str, Any]) -> float | None:
+    run = manifest.get("run") or {}
+    price_in, price_out = run.get("price_per_1k_input") or 0, run.get("price_per_1k_output") or 0
+    if not (price_in or price_out):
+        return None
+    cost = tokens.get("input_tokens", 0) * price_in + tokens.get("output_tokens", 0) * price_out
+    return round(cost / 1000, 6)
 
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """The numbers ``inspect`` shows, as a dict."""
+    from clinsynth.evaluators.scores import score_table
     from clinsynth.runtime.runfiles import RunFiles, iter_jsonl, read_json, read_run
     from clinsynth.runtime.runlock import lock_holder
 
@@ -41,10 +84,22 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         for reason in rec.reasons:
             reasons[reason.split(":", 1)[0]] += 1
     attempts = Counter(r.provenance.attempts for r in accepted)
-    tokens = sum(r.provenance.usage.total_tokens for r in accepted + rejected + surplus)
+    everything = accepted + rejected + surplus
+    usage = {
+        "input_tokens": sum(r.provenance.usage.input_tokens for r in everything),
+        "output_tokens": sum(r.provenance.usage.output_tokens for r in everything),
+        "calls": sum(r.provenance.usage.calls for r in everything),
+    }
+    tokens = usage["input_tokens"] + usage["output_tokens"]
+    durations = [r.provenance.duration_s for r in accepted if r.provenance.duration_s is not None]
+    judged = [r.model_dump(mode="json") for r in accepted + rejected]
+    scores = score_table([r.model_dump(mode="json") for r in accepted], judged)
+    recipe = manifest.get("recipe")
+    wall = (manifest.get("timings") or {}).get("wall_s")
     return {
         "run_dir": str(run_dir),
-        "recipe": manifest.get("recipe"),
+        "recipe": recipe.get("name") if isinstance(recipe, dict) else recipe,
+        "prompt_version": recipe.get("prompt_version") if isinstance(recipe, dict) else None,
         "models": manifest.get("models"),
         "stop_reason": manifest.get("stop_reason"),
         "finished": manifest.get("finished"),
@@ -60,44 +115,51 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         "attempts_of_accepted": dict(sorted(attempts.items())),
         "label_changes": sum(len(r.provenance.label_changes) for r in accepted),
         "tokens": tokens,
+        "usage": usage,
         "tokens_per_accepted": round(tokens / len(accepted), 1) if accepted else None,
+        "cost": _cost(manifest, usage),
+        "wall_s": wall,
+        "seconds_per_accepted": round(wall / len(accepted), 2) if wall and accepted else None,
+        "item_seconds_median": round(statistics.median(durations), 2) if durations else None,
+        "scores": [s.model_dump() for s in scores],
     }
 
 
-def _inspect(run_dir: Path, as_json: bool) -> None:
+def _inspect(
+    run_dir: Path,
+    sample: int,
+    status: str,
+    where: list[str],
+    sort: str | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    from clinsynth.evaluators.selection import SelectionError, select
+    from clinsynth.runtime.runfiles import RunFiles, read_run
+
+    if status not in STATUSES:
+        raise UserError(f"unknown --status {status!r} (use {', '.join(STATUSES)})")
     summary = summarize_run(run_dir)
+    shown: list[Any] = []
+    if sample or where or sort:
+        records = read_run(RunFiles(run_dir))
+        pool = (
+            [r for group in records for r in group]
+            if status == "all"
+            else list(getattr(records, status))
+        )
+        try:
+            shown = select(pool, sample or 5, where=where, sort=sort, seed=seed)
+        except SelectionError as exc:
+            raise UserError(str(exc)) from exc
     if as_json:
-        out.print_json(data=summary)
+        wanted = sample or where or sort
+        data = dict(summary, items=[item_json(r) for r in shown]) if wanted else summary
+        out.print_json(data=data)
         return
-    table = Table(title=f"run {run_dir}", show_header=False)
-    state = summary["state"]
-    if state == "interrupted":
-        state = "interrupted (stopped before it finished; rerun the command to resume)"
-    elif state == "running":
-        state = f"running ({describe_holder(summary['writer'])})"
-    table.add_row("state", state)
-    for key in (
-        "recipe",
-        "models",
-        "stop_reason",
-        "accepted",
-        "rejected",
-        "surplus",
-        "candidates",
-        "acceptance_rate",
-        "attempts_of_accepted",
-        "label_changes",
-        "tokens",
-        "tokens_per_accepted",
-    ):
-        table.add_row(key, str(summary[key]))
-    table.add_row("unfinished", str(len(summary["unfinished"])))
-    out.print(table)
-    if summary["rejection_reasons"]:
-        reasons = Table("rejection reason (check)", "items")
-        for reason, count in summary["rejection_reasons"].items():
-            reasons.add_row(reason, str(count))
-        out.print(reasons)
+    print_summary(summary)
+    if sample or where or sort:
+        print_items(shown, status, where, sort)
 
 
 def register(app: typer.Typer) -> None:

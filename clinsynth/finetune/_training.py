@@ -172,6 +172,9 @@ def load_model_dir(auto_class: Any, directory: Path, meta_file: str, what: str) 
     if not (directory / meta_file).is_file():
         raise FinetuneError(f"{directory} is not a saved clinsynth {what} (no {meta_file})")
     meta = json.loads((directory / meta_file).read_text())
-    model = auto_class.from_pretrained(directory, local_files_only=True)
+    from clinsynth.runtime.quiet import quiet_progress_bars
+
+    with quiet_progress_bars():
+        model = auto_class.from_pretrained(directory, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
     return model.eval(), tokenizer, meta

@@ -23,6 +23,7 @@ from clinsynth.finetune._training import (
 from clinsynth.finetune.backbone import ResolvedBackbone, resolve_backbone
 from clinsynth.finetune.errors import DatasetError
 from clinsynth.finetune.metrics import classification_scores
+from clinsynth.runtime.quiet import quiet_progress_bars
 
 Label = str | int
 _LABELS_FILE = "clinsynth_labels.json"
@@ -197,13 +198,14 @@ def train_classifier(
     backbone = resolve_backbone(cfg.backbone, allow_fallback=cfg.allow_fallback)
     seed_all(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(backbone.path_or_name, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        backbone.path_or_name,
-        local_files_only=True,
-        num_labels=len(labels),
-        id2label={i: str(lab) for i, lab in enumerate(labels)},
-        label2id={str(lab): i for i, lab in enumerate(labels)},
-    )
+    with quiet_progress_bars():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            backbone.path_or_name,
+            local_files_only=True,
+            num_labels=len(labels),
+            id2label={i: str(lab) for i, lab in enumerate(labels)},
+            label2id={str(lab): i for i, lab in enumerate(labels)},
+        )
     features = [
         {**feature, "labels": index[y]}
         for feature, (_, y) in zip(

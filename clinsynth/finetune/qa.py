@@ -32,6 +32,7 @@ from clinsynth.finetune.errors import DatasetError
 from clinsynth.finetune.metrics import qa_scores
 from clinsynth.finetune.qa_data import QAConfig, QAExample, QAPrediction, check_unique_ids
 from clinsynth.finetune.qa_windows import SampledWindows, Window, build_windows
+from clinsynth.runtime.quiet import quiet_progress_bars
 
 _CONFIG_FILE = "clinsynth_qa_config.json"
 _PREDICT_CHUNK = 64  # examples windowed at a time when predicting, to bound memory
@@ -183,9 +184,10 @@ def train_reader(train: Sequence[QAExample], cfg: QAConfig | None = None) -> Rea
     backbone = resolve_backbone(cfg.backbone, allow_fallback=cfg.allow_fallback)
     seed_all(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(backbone.path_or_name, local_files_only=True)
-    model = AutoModelForQuestionAnswering.from_pretrained(
-        backbone.path_or_name, local_files_only=True
-    )
+    with quiet_progress_bars():
+        model = AutoModelForQuestionAnswering.from_pretrained(
+            backbone.path_or_name, local_files_only=True
+        )
     t0 = time.perf_counter()
     windows: list[Window] = []
     for lo in range(0, len(train), 256):

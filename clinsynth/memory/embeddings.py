@@ -69,9 +69,12 @@ def _load_minilm(device: str) -> SentenceTransformer:
                 raise EmbeddingModelError(f"MiniLM model files are missing under {model_dir}")
             from sentence_transformers import SentenceTransformer
 
-            _MODELS[device] = SentenceTransformer(
-                str(model_dir), device=device, local_files_only=True
-            )
+            from clinsynth.runtime.quiet import quiet_progress_bars
+
+            with quiet_progress_bars():  # transformers' "Loading weights" bar
+                _MODELS[device] = SentenceTransformer(
+                    str(model_dir), device=device, local_files_only=True
+                )
         return _MODELS[device]
 
 

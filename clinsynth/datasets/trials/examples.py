@@ -67,7 +67,7 @@ def load_examples(
     fields: Iterable[str] | None = None,
 ) -> list[Example]:
     """Labelled examples from a trial table (HINT, TrialBench, CT.gov JSON), a run directory
-    (its ``accepted.jsonl``), or a generic CSV / JSONL with text and label columns. Trial
+    (its ``accepted.jsonl``), or a generic CSV / JSONL / Parquet with text and label columns. Trial
     texts go through :func:`trial_text` (scrubbed); unlabelled trials are skipped."""
     path = Path(path)
     if path.is_dir():
@@ -85,6 +85,15 @@ def load_examples(
         found = (
             _row_example(row, f"{path.name}:{i}", text_field, label_field, fields)
             for i, row in enumerate(rows, start=1)
+        )
+        return [ex for ex in found if ex is not None]
+    if path.suffix == ".parquet":  # e.g. written by ``clinsynth export --format parquet``
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path).to_pylist()
+        found = (
+            _row_example(row, f"{path.name}:{i}", text_field, label_field, fields)
+            for i, row in enumerate(table, start=1)
         )
         return [ex for ex in found if ex is not None]
     if path.suffix == ".csv":

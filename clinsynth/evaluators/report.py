@@ -1,4 +1,5 @@
-"""A run's HTML report: acceptance funnel, rejection reasons, critic-score histograms.
+"""A run's HTML report: acceptance funnel, rejection reasons, critic scores (table and
+histograms), example items, cost and time per accepted item, the run configuration.
 
 Pure summarising and rendering over a run directory's rows (``manifest.json``,
 ``started.jsonl``, ``accepted.jsonl``, ``rejected.jsonl``) and ``analysis/`` files; the page
@@ -18,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from clinsynth.evaluators.scores import direction_of
 from clinsynth.runtime.runfiles import iter_jsonl, read_json
 
 FIRST_SCORES = ("lexical_overlap", "difficulty")
@@ -189,7 +191,8 @@ def histogram_png(name: str, by_status: dict[str, list[float]]) -> str:
         )
         ax.set_xlabel(name)
         ax.set_ylabel("items")
-        ax.set_title(f"{name} (critic score of the final attempt)")
+        good = {"lower": ", lower is better", "higher": ", higher is better"}
+        ax.set_title(f"{name} (final attempt{good.get(str(direction_of(name)), '')})")
         ax.legend()
 
     return _figure(draw)
@@ -269,12 +272,17 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
     "text-align:left;font-size:.9em}th{background:#f2f2f2}img{max-width:100%}"
-    ".figs{display:flex;flex-wrap:wrap;gap:1em}"
+    ".figs{display:flex;flex-wrap:wrap;gap:1em}.item{flex:1 1 480px;min-width:0}"
+    ".item td{vertical-align:top;white-space:pre-wrap}h4{margin:.6em 0 .2em}"
 )
 
 
-def render_html(summary: RunSummary, analysis_dir: Path | None = None) -> str:
-    """The whole self-contained HTML page."""
+def render_html(
+    summary: RunSummary, analysis_dir: Path | None = None, sections: dict[str, str] | None = None
+) -> str:
+    """The whole self-contained HTML page; ``sections`` (from :func:`item_sections`) adds
+    the score table, example items, cost and time, and the run configuration."""
+    extra = sections or {}
     funnel_rows = [
         ["started", summary.started],
         ["accepted", summary.accepted],
@@ -311,15 +319,34 @@ def render_html(summary: RunSummary, analysis_dir: Path | None = None) -> str:
         "<h2>Acceptance funnel</h2>"
         f"{_table(['stage', 'items'], funnel_rows)}<div class='figs'>{''.join(figs)}</div>"
         f"<h2>Rejection reasons</h2>{reasons}<h2>Label changes</h2>{changes}"
-        "<h2>Critic scores</h2>"
+        f"<h2>Cost and time</h2>{extra.get('cost', '')}"
+        f"<h2>Critic scores</h2>{extra.get('scores', '')}"
         f"<div class='figs'>{hists or '<p>No critic scores stored.</p>'}</div>"
+        f"<h2>Example items</h2>{extra.get('examples', '')}"
+        f"<h2>Run configuration</h2>{extra.get('config', '')}"
         f"<h2>Analysis</h2>{analysis}</body></html>"
     )
+
+
+def item_sections(run_dir: Path) -> dict[str, str]:
+    """The report's sections on scores, example items, cost and time, and configuration."""
+    from clinsynth.evaluators import report_sections as rs
+
+    manifest = read_json(run_dir / "manifest.json")
+    rows = rs.read_rows(run_dir)
+    scores_html, scores = rs.scores_section(rows)
+    return {
+        "scores": scores_html,
+        "examples": rs.examples_section(rows, scores),
+        "cost": rs.cost_section(manifest, rows),
+        "config": rs.config_section(manifest),
+    }
 
 
 def write_report(run_dir: Path) -> Path:
     """Summarise ``run_dir`` and write ``run_dir/report.html``; returns its path."""
     summary = summarize(run_dir)
     path = run_dir / "report.html"
-    path.write_text(render_html(summary, run_dir / "analysis"), encoding="utf-8")
+    page = render_html(summary, run_dir / "analysis", item_sections(run_dir))
+    path.write_text(page, encoding="utf-8")
     return path

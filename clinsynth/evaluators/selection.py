@@ -23,7 +23,7 @@ _OPS = {
     ">": lambda a, b: a > b,
     "<": lambda a, b: a < b,
 }
-_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|>|<)\s*(.+?)\s*$")
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|>|<)\s*([^<>=!\s].*?)\s*$")
 
 
 class SelectionError(ValueError):
@@ -105,6 +105,7 @@ def known_names(records: list[ItemRecord]) -> list[str]:
     """Every name a condition or sort key can use on ``records``."""
     names = {"attempts", "tokens", "duration_s"}
     for rec in records:
+        names.update(k for k in ("label", "topic", "difficulty") if getattr(rec.task, k))
         names.update(rec.provenance.critic_scores)
         names.update(k for k, v in (rec.item or {}).items() if not isinstance(v, dict | list))
     return sorted(names)

@@ -222,7 +222,7 @@ def test_licence_lookup_reads_provenance_files(tmp_path: Path) -> None:
 def test_fields_and_refusals(qa_run: Path, tmp_path: Path) -> None:
     result = export_run(qa_run, "jsonl", fields=["question"])
     assert result.columns == ["id", "question"]
-    with pytest.raises(ExportError, match="unknown field.*nope.*exports: id, context"):
+    with pytest.raises(ExportError, match=r"unknown field.*nope.*exports: id, context"):
         export_run(qa_run, "jsonl", fields=["nope"])
     foreign = tmp_path / "mine"
     foreign.mkdir()

@@ -31,6 +31,30 @@ app = typer.Typer(
 CollectionOpt = Annotated[str, typer.Option("--collection", help="collection name in the store")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("clinsynth")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed)"
+        out.print(f"clinsynth {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print the version and exit", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Generate synthetic clinical training data with checked quality."""
+
+
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="a .jsonl or .csv file, or a folder of .txt/.md")],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -30,6 +32,22 @@ class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit code 2."""
 
 
+@contextmanager
+def phase(what: str, *, show: bool = True) -> Iterator[None]:
+    """A start-up step (loading a model, opening the store, checking the endpoint) shown
+    while it runs (a spinner on a terminal) and then as one line with its time, on stderr;
+    without a terminal only the line, never a half-drawn spinner."""
+    t0 = time.perf_counter()
+    if show and console.is_terminal:
+        with console.status(Text(f"{what}…")):
+            yield
+    else:
+        yield
+    if show:
+        line = Text.assemble(("✓ ", "green"), what, (f" ({time.perf_counter() - t0:.1f} s)", "dim"))
+        console.print(line, highlight=False)
+
+
 def print_error(message: str) -> None:
     """Print ``error: message`` on stderr as one line, ``message`` verbatim (never read as
     markup: it may quote paths and user input)."""
@@ -50,6 +68,7 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     from typer.exceptions import TyperException
 
     command = typer.main.get_command(app)
+    polish_help(command)
     try:
         code = command.main(args=args, prog_name="clinsynth", standalone_mode=False)
     except TyperException as exc:  # typer's (vendored click) usage and parameter errors
@@ -67,6 +86,30 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
         print_error("interrupted")
         return 130
     return code if isinstance(code, int) else 0
+
+
+def polish_help(command: Any) -> None:
+    """Make ``--help`` of ``command`` and its subcommands say what users type: a switch is
+    shown as a switch (no ``<bool>``; no ``--no-x`` twin for one that is off unless given),
+    and help texts are shown as written (a ``[...]`` in them is not read as Rich markup)."""
+    import re
+
+    from typer._click import Context
+
+    params = list(command.params)
+    help_option = command.get_help_option(Context(command))
+    if help_option is not None:
+        params.append(help_option)
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+            if param.default is False and param.secondary_opts:
+                param.secondary_opts = []
+                param.show_default = False
+        if getattr(param, "help", None):
+            param.help = re.sub(r"(?<!\\)\[", r"\\[", param.help)
+    for sub in (getattr(command, "commands", None) or {}).values():
+        polish_help(sub)
 
 
 def _os_message(exc: OSError) -> str:

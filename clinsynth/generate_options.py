@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from clinsynth.config import ConfigError, EndpointSettings, FileConfig, RunConfig, Settings
 
-STORE_HELP = "vector store directory [env CLINSYNTH_STORE]"
-EMBEDDER_HELP = "minilm (default) or hashing (fast, low quality, for tests)"
+STORE_HELP = "vector store directory [default: $CLINSYNTH_STORE, else .clinsynth/store]"
+EMBEDDER_HELP = (
+    "minilm or hashing (fast, low quality, for tests) [default: $CLINSYNTH_EMBEDDER, else minilm]"
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class GenerateOptions(BaseModel):
         None, description="target difficulty, e.g. hard"
     )
     out_dir: Annotated[Path | None, Flag(("--out", "-o"))] = Field(
-        None, description="run directory [runs/<recipe>-<seed>]"
+        None, description="run directory"
     )
     config: Annotated[Path | None, Flag()] = Field(
         None, description="TOML/JSON run + endpoint config"
@@ -85,7 +87,7 @@ class GenerateOptions(BaseModel):
         description="accepted items per label (or topic): KEY=N, repeatable; n = the sum",
     )
     quota_by: Annotated[str | None, Flag(run="quota_by")] = Field(
-        None, description="what --quota keys name: label (default) or topic"
+        None, description="what --quota keys name: label or topic"
     )
     rpm: Annotated[int | None, Flag(run="rpm")] = Field(
         None, description="max LLM requests per minute"
@@ -94,7 +96,7 @@ class GenerateOptions(BaseModel):
         None, description="max LLM tokens per minute"
     )
     checkpoint: Annotated[str | None, Flag(run="checkpoint")] = Field(
-        None, description="step (default; resume mid-item) or item (less overhead)"
+        None, description="step (resume mid-item) or item (less overhead)"
     )
     seed: Annotated[int | None, Flag(run="seed")] = Field(
         None, description="run seed (task ids depend on it)"

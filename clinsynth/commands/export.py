@@ -33,9 +33,11 @@ def export_command(
         bool, typer.Option("--overwrite", help="write into a folder that holds other files")
     ] = False,
 ) -> None:
-    """Write the recipe's training-ready rows (qa: SQuAD-style context / question / answers;
-    trials, notes: text / label) and a dataset card (README.md: licence from the sources,
-    counts, critic-score distributions, models, prompt version, generation config)."""
+    """Export accepted items as a dataset (jsonl, csv, parquet, hf) with a dataset card.
+
+    Rows are the recipe's training-ready rows (qa: SQuAD-style context / question / answers;
+    trials, notes: text / label); README.md holds the card (licence from the sources, counts,
+    critic-score distributions, models, prompt version, generation config)."""
 
     def _do() -> None:
         from clinsynth.tools.export import ExportError, export_run

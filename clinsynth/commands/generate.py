@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import inspect
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -18,13 +20,40 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
-from clinsynth.cli_support import UserError, console, guard, out, settings_from_env
-from clinsynth.config import load_config_file
+from clinsynth.cli_support import UserError, console, guard, out, phase, settings_from_env
+from clinsynth.config import RunConfig, load_config_file
 from clinsynth.generate_options import GenerateOptions, ResolvedRun, flag_of, resolve
 from clinsynth.runtime import aio
 from clinsynth.runtime.rundir import check_overwritable, clear_run_dir
 from clinsynth.runtime.runlock import RunLock, describe_holder
+
+SHOWN_DEFAULTS = {
+    "out_dir": "runs/<recipe>-<seed>",
+    "provider": "$CLINSYNTH_PROVIDER, else auto: local without a base URL",
+    "base_url": "$CLINSYNTH_BASE_URL",
+    "model": "$CLINSYNTH_MODEL",
+    "max_candidates": "4 × n",
+    "temperature": "the recipe's",
+    "config": "none",
+}
+"""What an option left out means, where the option's own default is None ("not given")."""
+
+
+def shown_default(name: str, field: FieldInfo) -> str | None:
+    """The default ``--help`` shows for option ``name`` when typer would show none: the
+    ``RunConfig`` default it falls back to, or what :data:`SHOWN_DEFAULTS` says."""
+    if field.default not in (None, PydanticUndefined) or field.default_factory is not None:
+        return None
+    if name in SHOWN_DEFAULTS:
+        return SHOWN_DEFAULTS[name]
+    run_field = flag_of(name).run
+    if run_field is not None:
+        default = RunConfig.model_fields[run_field].default
+        if default not in (None, PydanticUndefined):
+            return str(default)
+    return None
 
 
 def _parameter(name: str, field: FieldInfo) -> inspect.Parameter:
@@ -33,7 +62,11 @@ def _parameter(name: str, field: FieldInfo) -> inspect.Parameter:
     default = field.default
     if field.default_factory is not None:  # a repeatable option: typer's "not given" is None
         annotation, default = annotation | None, None
-    option = typer.Option(*flag_of(name).names, help=field.description)
+    text = field.description or ""
+    shown = shown_default(name, field)
+    if shown is not None:
+        text = f"{text} [default: {shown}]"
+    option = typer.Option(*flag_of(name).names, help=text)
     return inspect.Parameter(
         name,
         inspect.Parameter.KEYWORD_ONLY,
@@ -63,8 +96,9 @@ def register(app: typer.Typer) -> None:
 
 def run_generate(options: GenerateOptions) -> None:
     """Resolve the options, check the endpoints, and run holding the run directory's lock."""
-    from clinsynth.graphs.factory import endpoint_config
-    from clinsynth.llm import check_endpoint
+    with phase("loading libraries (LangGraph, Chroma, model clients)", show=options.progress):
+        from clinsynth.graphs.factory import endpoint_config
+        from clinsynth.llm import check_endpoint
 
     file_cfg = load_config_file(options.config) if options.config else None
     resolved = resolve(options, file_cfg, settings_from_env)
@@ -73,7 +107,11 @@ def run_generate(options: GenerateOptions) -> None:
         check_overwritable(out_dir)  # a folder of the user's is refused before anything runs
 
     for ep in {e.model_dump_json(): e for e in resolved.endpoints.values()}.values():
-        aio.run(check_endpoint(endpoint_config(ep)))
+        where = ep.base_url or f"local model {ep.gguf_path or ''}".strip()
+        with phase(
+            f"checking the endpoint {where} ({ep.model or 'default model'})", show=options.progress
+        ):
+            aio.run(check_endpoint(endpoint_config(ep)))
 
     def waiting(holder: str) -> None:
         console.print(f"waiting for {holder} to finish with {out_dir}…", highlight=False)
@@ -88,7 +126,44 @@ def run_generate(options: GenerateOptions) -> None:
         _run_locked(options, resolved, lock)
 
 
-def _progress_bar(total: int, show: bool) -> tuple[Progress, Any]:
+class LineProgress:
+    """Progress as plain lines for a log or a pipe (no terminal): a line at most every
+    ``every_s`` seconds while the counts change, and one at the end; never cut to a width."""
+
+    def __init__(self, total: int, every_s: float = 5.0) -> None:
+        self.total, self.every_s = total, every_s
+        self.fields: dict[str, int] = {"completed": 0, "rejected": 0, "attempts": 0, "tokens": 0}
+        self.t0 = self.printed_at = time.monotonic()
+        self.printed: dict[str, int] | None = None
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._line()
+
+    def update(self, _task: Any, **fields: int) -> None:
+        self.fields.update(fields)
+        if time.monotonic() - self.printed_at >= self.every_s:
+            self._line()
+
+    def _line(self) -> None:
+        if self.fields == self.printed:
+            return
+        f = self.fields
+        console.print(
+            Text(
+                f"accepted {f['completed']}/{self.total} · rejected {f['rejected']} · attempts "
+                f"{f['attempts']} · tokens {f['tokens']:,} · {time.monotonic() - self.t0:.0f} s"
+            ),
+            highlight=False,
+        )
+        self.printed, self.printed_at = dict(f), time.monotonic()
+
+
+def _progress_bar(total: int, show: bool) -> tuple[Any, Any]:
+    if show and not console.is_terminal:
+        return LineProgress(total), None
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -113,20 +188,28 @@ def _run_locked(options: GenerateOptions, resolved: ResolvedRun, lock: RunLock) 
     from clinsynth.graphs.batch import Progress as RunProgress
     from clinsynth.graphs.factory import build_deps
     from clinsynth.memory.cache import ReasoningCache
+    from clinsynth.runtime.inference import load_models
 
     run, settings, out_dir = resolved.run, resolved.settings, resolved.out_dir
     cache_path: Path = out_dir / "reasoning_cache.sqlite"
-    deps, meter = build_deps(
-        settings,
-        run,
-        endpoints=resolved.endpoints,
-        cache_path=None if options.overwrite else cache_path,
-    )
-    if deps.store.count() == 0:
+    with phase(f"opening the store {settings.store} ('{run.collection}')", show=options.progress):
+        deps, meter = build_deps(
+            settings,
+            run,
+            endpoints=resolved.endpoints,
+            cache_path=None if options.overwrite else cache_path,
+        )
+        chunks = deps.store.count()
+    if chunks == 0:
         raise UserError(
             f"collection '{run.collection}' at {settings.store} is empty — "
             "run `clinsynth ingest PATH` first"
         )
+    with phase(
+        f"loading models (embedder {settings.embedder}; the {run.recipe} recipe's checks)",
+        show=options.progress,
+    ):
+        load_models(deps)  # the run would load them itself; here the wait is shown and timed
     if options.overwrite:
         clear_run_dir(out_dir)
         deps.cache = ReasoningCache(cache_path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -40,17 +40,13 @@ def export_command(
     critic-score distributions, models, prompt version, generation config)."""
 
     def _do() -> None:
-        from clinsynth.tools.export import ExportError, export_run
+        from clinsynth.tools.export import ExportError, Format, export_run
 
         wanted = [f.strip() for spec in fields or [] for f in spec.split(",") if f.strip()]
         try:
             with console.status(f"exporting {run_dir} as {fmt}…"):
                 result = export_run(
-                    run_dir,
-                    fmt,
-                    out_dir,
-                    wanted or None,
-                    overwrite=overwrite,  # type: ignore[arg-type]
+                    run_dir, cast(Format, fmt), out_dir, wanted or None, overwrite=overwrite
                 )
         except ExportError as exc:
             raise UserError(str(exc)) from exc

@@ -117,7 +117,7 @@ def item_panel(rec: ItemRecord) -> Panel:
     if rec.item is None:
         grid.add_row("item", Text("(none: the item stopped before a draft parsed)"))
     if rec.task.label and "label" not in (rec.item or {}):
-        grid.add_row("task label", Text(rec.task.label))
+        grid.add_row("asked label", Text(rec.task.label))
     scores = rec.provenance.critic_scores
     if scores:
         grid.add_row("scores", Text(", ".join(f"{k}={v:g}" for k, v in scores.items())))

@@ -33,15 +33,16 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def read_rows(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    """Accepted and rejected rows (older runs' surplus rows left out), passages restored."""
+    """Accepted, rejected and surplus rows (older runs logged surplus items as rejected),
+    passages restored."""
     passages = read_passages(run_dir / "accepted.jsonl")
-    accepted = [restore_row(r, passages) for r in iter_jsonl(run_dir / "accepted.jsonl")]
-    rejected = [
-        restore_row(r, passages)
-        for r in iter_jsonl(run_dir / "rejected.jsonl")
-        if not str((r.get("reasons") or [""])[0]).startswith("surplus:")
-    ]
-    return {"accepted": accepted, "rejected": rejected}
+    rows: dict[str, list[dict[str, Any]]] = {"accepted": [], "rejected": [], "surplus": []}
+    for name in rows:
+        for row in iter_jsonl(run_dir / f"{name}.jsonl"):
+            first = str((row.get("reasons") or [""])[0])
+            status = "surplus" if name == "rejected" and first.startswith("surplus:") else name
+            rows[status].append(restore_row(row, passages))
+    return rows
 
 
 def _scores(row: dict[str, Any]) -> dict[str, float]:
@@ -119,7 +120,7 @@ def examples_section(rows: dict[str, list[dict[str, Any]]], scores: list[ScoreIn
 
 def cost_section(manifest: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> str:
     """Tokens, cost and time in all and per accepted item."""
-    everything = rows["accepted"] + rows["rejected"]
+    everything = rows["accepted"] + rows["rejected"] + rows.get("surplus", [])
     usage = [(r.get("provenance") or {}).get("usage") or {} for r in everything]
     tin = sum(int(u.get("input_tokens") or 0) for u in usage)
     tout = sum(int(u.get("output_tokens") or 0) for u in usage)
@@ -154,8 +155,8 @@ def cost_section(manifest: dict[str, Any], rows: dict[str, list[dict[str, Any]]]
         ],
     ]
     note = (
-        "<p>Tokens and calls count every judged item (rejected ones too), so the per-accepted "
-        "figures are what one accepted item cost.</p>"
+        "<p>Tokens and calls count every item (rejected and surplus ones too), so the "
+        "per-accepted figures are what one accepted item cost.</p>"
     )
     return _table(["", "whole run", "per accepted item"], table) + note
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 Direction = Literal["lower", "higher", "band"]
 
 DIRECTIONS: dict[str, tuple[Direction, str]] = {
+    "output_format": ("higher", "0 = the reply did not parse into the item's schema"),
     "question_form": ("higher", "1 = a question of the allowed length ending with '?'"),
     "lexical_overlap": ("lower", "share of the question's content stems found in the passage"),
     "answer_validity": ("higher", "1 = the answer is an exact quote of the passage"),

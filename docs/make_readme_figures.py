@@ -62,13 +62,12 @@ def main() -> None:
         capture_output=True,
     )
     page = Image.open(full).convert("RGB")
-    for name, box in {
+    start = int(sys.argv[2]) if len(sys.argv) > 2 else 2760  # where "Example items" begins
+    crops = {
         "report.png": (0, 0, 1150, 1600),
-        "report-examples.png": (0, 0, 0, 0),
-    }.items():
-        if name == "report-examples.png":
-            start = int(sys.argv[2]) if len(sys.argv) > 2 else 2700
-            box = (0, start, 1150, start + 1300)
+        "report-examples.png": (0, start, 1150, start + 1300),
+    }
+    for name, box in crops.items():
         shot = page.crop(box).quantize(colors=64)
         shot.save(REPO / "docs" / name, optimize=True)
         print(name, (REPO / "docs" / name).stat().st_size, "bytes")

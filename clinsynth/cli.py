@@ -19,6 +19,7 @@ from clinsynth.cli_support import (
     console,
     guard,
     out,
+    phase,
     run_app,
     settings_from_env,
 )
@@ -79,7 +80,13 @@ def ingest(
         if chunk_overlap >= chunk_size:
             raise UserError("--chunk-overlap must be smaller than --chunk-size")
         settings = settings_from_env(store, embedder)
-        vs = VectorStore(settings.store, make_embedder(settings.embedder), collection=collection)
+        with phase(f"opening the store {settings.store} ('{collection}')"):
+            emb = make_embedder(settings.embedder)
+            vs = VectorStore(settings.store, emb, collection=collection)
+        load = getattr(emb, "load", None)
+        if callable(load):
+            with phase(f"loading the embedding model ({settings.embedder})"):
+                load()
         with console.status("ingesting…") as status:
 
             def tick(n: int) -> None:

@@ -79,7 +79,7 @@ def main() -> None:
         result = measure(run_dir)
     report = {
         "benchmark": "row_size",
-        "what": __doc__.splitlines()[0],
+        "what": " ".join((__doc__ or "").split("\n\n")[0].split()),
         "data": "clinsynth/data/demo_corpus, ingest defaults (chunk 1200, overlap 150)",
         "run": {"recipe": "qa", "n": args.n, "max_attempts": 2, "seed": 0, "replies": "mixed"},
         "baseline": "the same rows with the passage inline (item and every attempt)",

@@ -259,7 +259,10 @@ def export_runs(run_dirs: list[Path], target: Path, fmt: str) -> dict[str, Any]:
             for rec in records
         ]
         path = folder / "dataset"
-        Dataset.from_list(rows).save_to_disk(str(path))
+        from clinsynth.runtime.quiet import quiet_progress_bars
+
+        with quiet_progress_bars():  # no "Saving the dataset" bar in the conversation
+            Dataset.from_list(rows).save_to_disk(str(path))
         saved["datasets"] = str(path)
     return saved
 

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from clinsynth.cli_support import EmbedderOpt, StoreOpt, console, guard, settings_from_env
+from clinsynth.cli_support import (
+    EmbedderOpt,
+    StoreOpt,
+    console,
+    guard,
+    phase,
+    settings_from_env,
+)
 from clinsynth.runtime import aio
 
 EXIT_WORDS = {"exit", "quit", ":q"}
@@ -50,8 +57,9 @@ def _chat(
     base_url: str | None,
     model: str | None,
 ) -> None:
-    from clinsynth.apps.chat import chat_model
-    from clinsynth.tools.toolkit import ClinsynthToolkit
+    with phase("loading libraries (LangGraph, the chat agent)", show=console.is_terminal):
+        from clinsynth.apps.chat import chat_model
+        from clinsynth.tools.toolkit import ClinsynthToolkit
 
     update = {k: v for k, v in (("base_url", base_url), ("model", model)) if v is not None}
     settings = settings_from_env(store, embedder).model_copy(update=update)

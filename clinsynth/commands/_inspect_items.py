@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.panel import Panel
@@ -106,8 +107,11 @@ def _short(value: Any) -> str:
     return text
 
 
-def item_panel(rec: ItemRecord) -> Panel:
-    """One item: its fields, label, scores and reasons."""
+def item_panel(
+    rec: ItemRecord, label_of: Callable[[ItemRecord], str | None] | None = None
+) -> Panel:
+    """One item: its fields, its label (``label_of``: the recipe's view, e.g. a qa item's
+    answerability; else the label it was asked for), scores and reasons."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -116,7 +120,10 @@ def item_panel(rec: ItemRecord) -> Panel:
             grid.add_row(key, Text(_short(value)))
     if rec.item is None:
         grid.add_row("item", Text("(none: the item stopped before a draft parsed)"))
-    if rec.task.label and "label" not in (rec.item or {}):
+    label = label_of(rec) if label_of is not None and rec.item is not None else None
+    if label and "label" not in (rec.item or {}):
+        grid.add_row("label", Text(label))
+    if rec.task.label and rec.task.label != label and "label" not in (rec.item or {}):
         grid.add_row("asked label", Text(rec.task.label))
     scores = rec.provenance.critic_scores
     if scores:
@@ -133,13 +140,19 @@ def item_panel(rec: ItemRecord) -> Panel:
     return Panel(grid, title=Text(title), title_align="left")
 
 
-def print_items(records: list[ItemRecord], status: str, where: list[str], sort: str | None) -> None:
+def print_items(
+    records: list[ItemRecord],
+    status: str,
+    where: list[str],
+    sort: str | None,
+    label_of: Callable[[ItemRecord], str | None] | None = None,
+) -> None:
     """The selected items as panels, after a line saying what was selected."""
     how = f"sorted by {sort}" if sort else "random sample"
     cond = f" where {' and '.join(where)}" if where else ""
     out.print(Text(f"{len(records)} {status} item(s){cond}, {how}:"))
     for rec in records:
-        out.print(item_panel(rec))
+        out.print(item_panel(rec, label_of))
 
 
 def item_json(rec: ItemRecord) -> dict[str, Any]:

@@ -159,7 +159,19 @@ def _inspect(
         return
     print_summary(summary)
     if sample or where or sort:
-        print_items(shown, status, where, sort)
+        print_items(shown, status, where, sort, _label_function(run_dir))
+
+
+def _label_function(run_dir: Path) -> Any:
+    """The run's recipe's ``label_of`` over records (None when the recipe cannot be built)."""
+    from clinsynth.runtime.runfiles import read_json
+    from clinsynth.tools.export import ExportError, recipe_for
+
+    try:
+        recipe = recipe_for(read_json(run_dir / "manifest.json"))
+    except ExportError:
+        return None
+    return lambda rec: recipe.label_of(rec.task, rec.item)
 
 
 def register(app: typer.Typer) -> None:

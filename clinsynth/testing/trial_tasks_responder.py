@@ -198,6 +198,20 @@ _ENDPOINTS = (
     "Pharmacokinetic trough concentration at cycle 2",
 )
 _CONDITIONS = ("lung cancer", "breast cancer", "colorectal cancer", "melanoma")
+_WORDS = (
+    "lantern",
+    "quartz",
+    "meadow",
+    "violet",
+    "harbor",
+    "saffron",
+    "glacier",
+    "cobalt",
+    "juniper",
+    "falcon",
+    "orchid",
+    "summit",
+)
 _STOPS = ("slow accrual", "sponsor decision to stop funding", "futility at interim analysis",
           "unexpected toxicity", "")  # fmt: skip
 
@@ -205,6 +219,7 @@ _STOPS = ("slow accrual", "sponsor decision to stop funding", "futility at inter
 def study(n: int, rng: random.Random) -> dict[str, Any]:
     """One made-up CT.gov v2 study (``n`` makes its id and names unique)."""
     drug = f"testumab-{n}"
+    tag = " ".join(rng.sample(_WORDS, 3))
     inc = rng.sample(_CRITERIA[:6], 3)
     exc = rng.sample(_CRITERIA[6:], 2)
     status = "COMPLETED" if rng.random() < 0.6 else "TERMINATED"
@@ -218,8 +233,8 @@ def study(n: int, rng: random.Random) -> dict[str, Any]:
     return {
         "protocolSection": {
             "identificationModule": {"nctId": f"NCT{80000000 + n:08d}",
-                                     "briefTitle": f"A study of {drug} in adults"},
-            "descriptionModule": {"briefSummary": f"This study tests {drug} against a comparator."},
+                                     "briefTitle": f"The {tag} study of {drug}"},
+            "descriptionModule": {"briefSummary": f"The {tag} trial tests {drug}."},
             "conditionsModule": {"conditions": [rng.choice(_CONDITIONS)]},
             "designModule": {
                 "phases": [rng.choice(["PHASE2", "PHASE3"])],

@@ -351,7 +351,8 @@ class TrialTasksRecipe(Recipe):
         answer = item.get("answer")
         if isinstance(answer, str) and answer in (item.get("options") or {}):
             answer = item["options"][answer]
-        return f"{item.get('task_type')}\n{item.get('question', '')}\n{answer}"
+        inputs = render_inputs(item.get("inputs") or {})
+        return f"{inputs}\n{item.get('question', '')}\n{answer}"
 
     # --- label correction -----------------------------------------------------------------
 

@@ -96,6 +96,35 @@ def answer_position_check(answer: str, expected: str) -> CheckResult:
     )
 
 
+def separability_check(
+    prompt: str, options: Mapping[str, str], answer: str, *, max_margin: float = 0.1
+) -> CheckResult:
+    """Per-item guard against a lexical giveaway: the share of the correct option's content
+    words found in the question and trial may exceed the best distractor's by at most
+    ``max_margin`` (else a solver that matches words, not design, finds the answer)."""
+    scores = {k: lexical_overlap(v, prompt) for k, v in options.items()}
+    best_other = max((v for k, v in scores.items() if k != answer), default=0.0)
+    margin = scores.get(answer, 0.0) - best_other
+    passed = margin <= max_margin
+    reason = (
+        f"correct option shares {scores.get(answer, 0.0):.0%} of its content words with the "
+        f"question and trial, the closest distractor {best_other:.0%}"
+    )
+    if not passed:
+        reason += (
+            f" (margin {margin:.2f} > {max_margin:.2f}): word matching gives the answer away; "
+            "let the distractors use the trial's own condition and intervention terms"
+        )
+    return CheckResult(
+        name="lexical_separability",
+        score=margin,
+        passed=passed,
+        reason=reason,
+        threshold=max_margin,
+        details={"overlap": {k: round(v, 4) for k, v in scores.items()}},
+    )
+
+
 class PositionBalance(BaseModel):
     """How answers spread over A–D in a batch, with a chi-square test against uniform."""
 

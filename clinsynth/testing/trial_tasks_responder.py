@@ -157,7 +157,8 @@ def trial_tasks_reply(request: dict[str, Any], mode: str = "accept") -> str:
     answer = _tag(text, "answer")
     pool = list(_DISTRACTORS.get(what, _DISTRACTORS["eligibility criteria"]))
     random.Random(_digest(trial)).shuffle(pool)
-    distractors = pool[:3]
+    shared = [w for w in dict.fromkeys(re.findall(r"[\w-]{4,}", answer)) if w in trial][:4]
+    distractors = [f"{d} ({' '.join(shared)})" if shared else d for d in pool[:3]]
     if flawed:
         distractors[0] = answer  # a duplicate of the correct option
     return json.dumps({"question": question, "distractors": distractors})

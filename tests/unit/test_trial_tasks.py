@@ -232,6 +232,20 @@ def test_unbalanced_answer_positions_are_caught(store: VectorStore) -> None:
     assert "answer_position" in failed(r.checks(t, item, chunks))
 
 
+def test_lexical_giveaway_is_caught(store: VectorStore) -> None:
+    r = recipe(store, "arm_mcq")
+    t, chunks, item = draft(r)
+    assert "lexical_separability" in {c.name for c in r.checks(t, item, chunks)}
+    for letter in item["options"]:  # distractors without the trial's own drug name
+        if letter != item["answer"]:
+            item["options"][letter] = f"Experimental: placebo tablets, schedule {letter}"
+    bad = failed(r.checks(t, item, chunks))
+    assert (
+        set(bad) == {"lexical_separability"}
+        and "gives the answer away" in bad["lexical_separability"].reason
+    )
+
+
 def test_trivial_solvers_report_accuracy() -> None:
     items = [
         {"prompt": "asthma inhaler children", "answer": "B",

@@ -20,6 +20,7 @@ from clinsynth.evaluators.task_key import (
     number_leak_check,
     option_match_check,
     pattern_leak_check,
+    separability_check,
     text_leak_check,
 )
 from clinsynth.recipes.trial_tasks.prompts import INSTRUCTIONS
@@ -88,6 +89,12 @@ def task_checks(
                 min_similarity=opts.min_option_similarity,
             ),
             text_leak_check(truth, shown, n=opts.leak_ngram, max_share=opts.max_leak_share),
+            separability_check(
+                mcq_view(item)["prompt"],
+                options,
+                item["answer"],
+                max_margin=opts.max_lexical_margin,
+            ),
         ]
     elif kind == "sample_size":
         truth_n = facts.enrollment or 0

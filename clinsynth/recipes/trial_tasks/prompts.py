@@ -23,7 +23,9 @@ MCQ_SYSTEM = (
     "option is the {what} of this trial, and three distractors: {what} that would suit a "
     "different trial of a similar kind but are wrong for this one. Each distractor differs "
     "clearly from the correct answer and from the other distractors, has about the same "
-    "length and style, and is realistic." + _NO_LEAK
+    "length and style, and is realistic. Distractors use the trial's own condition and "
+    "intervention names where the correct answer does, so that words shared with the trial "
+    "description do not give the answer away." + _NO_LEAK
 ) + data_rule("trial", "answer")
 
 QUESTION_SYSTEM = (

@@ -79,6 +79,13 @@ class TrialTasksOptions(RecipeOptions):
         lt=1,
         description="cosine, each distractor to the correct option (-1: no lower bound)",
     )
+    max_lexical_margin: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="correct option's word overlap with the trial over the "
+        "best distractor's (lexical giveaway)",
+    )
     max_leak_share: float = Field(0.3, ge=0, le=1, description="answer n-grams a text may show")
     leak_ngram: int = Field(6, ge=2)
     scenario_tolerance: float = Field(

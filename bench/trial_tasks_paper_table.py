@@ -166,7 +166,7 @@ async def model_answers(task: str, items: list[dict[str, Any]]) -> list[BaseMode
 def score(
     task: str, items: list[dict[str, Any]], stub: bool, train: list[TrialRecord], embed: Any
 ) -> dict[str, Any]:
-    sizes = [facts_of(r).enrollment for r in train if facts_of(r).enrollment]
+    sizes = [n for r in train if (n := facts_of(r).enrollment)]
     median = int(statistics.median(sizes)) if sizes else 100
     if stub:
         replies: list[BaseModel | None] = [scripted_answer(task, median) for _ in items]
@@ -210,7 +210,8 @@ def load_sources(stub: bool, work: Path, seed: int) -> tuple[list[Path], list[Pa
         root / "trialbench_approval_phase4" / "train.csv",
         root / "hint_top" / "phase_II_valid.csv",
     ]
-    train_files, eval_files = [], []
+    train_files: list[Path] = []
+    eval_files: list[Path] = []
     for path in files:
         recs = load_trials(path)
         rng = random.Random(f"{seed}:{path.name}")

@@ -20,10 +20,10 @@ class PowerScenario(BaseModel):
     """The design assumptions a sample-size calculation needs."""
 
     outcome_type: Literal["continuous", "binary"]
-    mean_difference: float | None = Field(None, description="continuous: expected difference")
-    standard_deviation: float | None = Field(None, gt=0, description="continuous: common SD")
-    control_rate: float | None = Field(None, gt=0, lt=1, description="binary: control event rate")
-    treatment_rate: float | None = Field(None, gt=0, lt=1, description="binary: treated rate")
+    mean_difference: float | None = Field(default=None, description="continuous: difference")
+    standard_deviation: float | None = Field(default=None, gt=0, description="continuous: SD")
+    control_rate: float | None = Field(default=None, gt=0, lt=1, description="binary: control")
+    treatment_rate: float | None = Field(default=None, gt=0, lt=1, description="binary: treated")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="two-sided significance level")
     power: float = Field(0.8, gt=0.5, lt=1)
     allocation_ratio: float = Field(1.0, gt=0, le=10, description="arm 2 size / arm 1 size")

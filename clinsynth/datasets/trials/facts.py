@@ -32,7 +32,7 @@ class ArmGroup(BaseModel):
 class TrialFacts(BaseModel):
     """What a trial registry records about a trial besides its descriptive text."""
 
-    enrollment: int | None = Field(None, description="participants enrolled (actual or planned)")
+    enrollment: int | None = Field(default=None, description="participants enrolled")
     allocation: str = ""
     intervention_model: str = ""
     masking: str = ""
@@ -47,8 +47,8 @@ class TrialFacts(BaseModel):
     minimum_age: str = ""
     maximum_age: str = ""
     healthy_volunteers: str = ""
-    status: str = Field("", description="registry status, e.g. completed / terminated (a label)")
-    why_stop: str = Field("", description="free-text reason for stopping (a label source)")
+    status: str = Field(default="", description="registry status, e.g. completed (a label)")
+    why_stop: str = Field(default="", description="free-text reason for stopping (a label source)")
 
     def completion(self) -> Completion | None:
         """The completion label read from the status field (never from any text)."""

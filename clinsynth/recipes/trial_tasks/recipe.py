@@ -257,7 +257,7 @@ class TrialTasksRecipe(Recipe):
         record, other_texts = self._records(task, chunks)
         kind = self.task_type
         assert isinstance(draft, QuestionDraft | ScenarioDraft)
-        base = {
+        base: dict[str, Any] = {
             "task_type": kind,
             "trial_id": record.id,
             "inputs": inputs_of(kind, record),
@@ -276,9 +276,8 @@ class TrialTasksRecipe(Recipe):
             ):
                 options[other], origin[other] = text, src
             ordered = {x: options[x] for x in LETTERS if x in options}
-            return McqItem(
-                **base, options=ordered, answer=letter, option_sources=origin
-            ).model_dump(mode="json")
+            mcq = {**base, "options": ordered, "answer": letter, "option_sources": origin}
+            return McqItem.model_validate(mcq).model_dump(mode="json")
         if kind == "sample_size":
             return SampleSizeItem(
                 **base, answer=facts.enrollment or 0, tolerance=self.options.score_tolerance
@@ -301,11 +300,9 @@ class TrialTasksRecipe(Recipe):
             assert isinstance(draft, CompletionDraft)
             outcome = facts.completion() or "completed"
             kind_of_stop = draft.termination_type if outcome == "terminated" else None
-            return CompletionItem(
-                **base,
-                context=context_of(record),
-                labels={"outcome": outcome, "terminate_type": kind_of_stop},
-            ).model_dump(mode="json")
+            labels = {"outcome": outcome, "terminate_type": kind_of_stop}
+            done = {**base, "context": context_of(record), "labels": labels}
+            return CompletionItem.model_validate(done).model_dump(mode="json")
         return TextItem(**base, answer=answer_text(kind, record)).model_dump(mode="json")
 
     # --- critic ---------------------------------------------------------------------------

@@ -134,7 +134,8 @@ def draft_model(task_type: str, distractors: str) -> type[BaseModel]:
     """The structured output asked of the model for ``task_type``."""
     if task_type in MCQ_TASKS:
         return McqDraft if distractors == "llm" else QuestionDraft
-    return {
+    special: dict[str, type[BaseModel]] = {
         "sample_size_scenario": ScenarioDraft,
         "completion": CompletionDraft,
-    }.get(task_type, QuestionDraft)
+    }
+    return special.get(task_type, QuestionDraft)

@@ -96,6 +96,33 @@ def answer_position_check(answer: str, expected: str) -> CheckResult:
     )
 
 
+def option_length_check(
+    options: Mapping[str, str], answer: str, *, min_ratio: float = 0.33
+) -> CheckResult:
+    """Every distractor is at least ``min_ratio`` and at most ``1 / min_ratio`` times as long
+    (in characters) as the correct option: a one-word distractor beside a criteria block, or
+    the reverse, hands the answer to a solver that only compares lengths."""
+    truth = max(len(options.get(answer, "").strip()), 1)
+    ratios = {k: len(v.strip()) / truth for k, v in options.items() if k != answer}
+    off = {k: r for k, r in ratios.items() if not min_ratio <= r <= 1 / min_ratio}
+    worst = min(ratios.values(), default=1.0)
+    reason = (
+        "distractors are about as long as the correct option"
+        if not off
+        else "distractors "
+        + ", ".join(f"{k} ({r:.2f}×)" for k, r in sorted(off.items()))
+        + " differ too much in length from the correct option; write full, comparable options"
+    )
+    return CheckResult(
+        name="option_length",
+        score=worst,
+        passed=not off,
+        reason=reason,
+        threshold=min_ratio,
+        details={"ratios": {k: round(r, 3) for k, r in ratios.items()}},
+    )
+
+
 def separability_check(
     prompt: str, options: Mapping[str, str], answer: str, *, max_margin: float = 0.1
 ) -> CheckResult:

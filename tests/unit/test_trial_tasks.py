@@ -240,10 +240,21 @@ def test_lexical_giveaway_is_caught(store: VectorStore) -> None:
         if letter != item["answer"]:
             item["options"][letter] = f"Experimental: placebo tablets, schedule {letter}"
     bad = failed(r.checks(t, item, chunks))
-    assert (
-        set(bad) == {"lexical_separability"}
-        and "gives the answer away" in bad["lexical_separability"].reason
-    )
+    assert "lexical_separability" in bad
+    assert "gives the answer away" in bad["lexical_separability"].reason
+
+
+def test_junk_distractors_and_titles_for_questions_are_caught(store: VectorStore) -> None:
+    # what the 270M local model wrote: one-letter distractors and the title as the question
+    r = recipe(store, "criteria_mcq")
+    t, chunks, item = draft(r)
+    for letter in item["options"]:
+        if letter != item["answer"]:
+            item["options"][letter] = letter
+    item["question"] = "A study of testumab-18 in adults"
+    bad = failed(r.checks(t, item, chunks))
+    assert {"option_length", "question_present"} <= set(bad)
+    assert bad["option_length"].on_fail == "revise"
 
 
 def test_trivial_solvers_report_accuracy() -> None:
@@ -306,6 +317,10 @@ def test_termination_type_rules_and_relabel() -> None:
     assert gone is None and change is not None and change.new is None and why
     kept, change, _ = check_termination(item, "the PI moved", on_disagreement="relabel")
     assert kept is not None and change is None and kept["label_check"]["decision"] == "kept"
+    typeless = {"labels": {"outcome": "terminated", "terminate_type": "none"}}
+    fixed, change, _ = check_termination(typeless, "", on_disagreement="relabel")
+    assert fixed is not None and fixed["labels"]["terminate_type"] == "other"
+    assert change is not None and change.old == "none"
 
 
 def test_recipe_relabels_from_the_stored_stop_reason(store: VectorStore) -> None:

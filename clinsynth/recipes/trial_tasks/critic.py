@@ -18,6 +18,7 @@ from clinsynth.evaluators.task_key import (
     answer_position_check,
     distractor_similarity_check,
     number_leak_check,
+    option_length_check,
     option_match_check,
     pattern_leak_check,
     separability_check,
@@ -54,10 +55,23 @@ def schema_check(item: dict[str, Any]) -> CheckResult:
     return _result("item_schema", True, f"valid {model.__name__}")
 
 
+_ASKING = {
+    "which", "what", "how", "will", "would", "is", "are", "does", "do", "can", "select",
+    "choose", "identify", "estimate", "compute", "calculate", "predict", "given", "based",
+    "write", "list", "describe", "determine", "for", "in", "a", "an", "the", "assuming",
+}  # fmt: skip
+
+
 def _question_check(item: dict[str, Any]) -> CheckResult:
-    words = len(str(item.get("question", "")).split())
-    passed = words >= 4
-    reason = f"question of {words} words" + ("" if passed else "; write a full question")
+    """The question is a question (or an instruction) of at least four words, not a title."""
+    text = str(item.get("question", "")).strip()
+    words = text.split()
+    first = words[0].lower().strip(",:") if words else ""
+    asks = "?" in text or (first in _ASKING and text.endswith((".", ":")))
+    passed = len(words) >= 4 and asks
+    reason = f"question of {len(words)} words" + (
+        "" if passed else "; write a full question that ends with '?'"
+    )
     return _result("question_present", passed, reason, on_fail="revise")
 
 
@@ -89,6 +103,7 @@ def task_checks(
                 min_similarity=opts.min_option_similarity,
             ),
             text_leak_check(truth, shown, n=opts.leak_ngram, max_share=opts.max_leak_share),
+            option_length_check(options, item["answer"], min_ratio=opts.min_length_ratio),
             separability_check(
                 mcq_view(item)["prompt"],
                 options,

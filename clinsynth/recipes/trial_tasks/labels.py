@@ -41,6 +41,8 @@ def check_termination(
     if labels.get("outcome") != "terminated":
         return item, None, None
     rule = termination_type_of(why_stop) if why_stop else None
+    if rule is None and given == "none":
+        rule = "other"  # a terminated trial has some type; the rules cannot tell which
     check = {"method": "why_stop-rules", "model_type": given, "rule_type": rule}
     if rule is None or rule == given:
         decision = "kept" if rule is None else "agreed"

@@ -86,6 +86,9 @@ class TrialTasksOptions(RecipeOptions):
         description="correct option's word overlap with the trial over the "
         "best distractor's (lexical giveaway)",
     )
+    min_length_ratio: float = Field(
+        0.33, gt=0, le=1, description="shortest distractor / correct option length (and inverse)"
+    )
     max_leak_share: float = Field(0.3, ge=0, le=1, description="answer n-grams a text may show")
     leak_ngram: int = Field(6, ge=2)
     scenario_tolerance: float = Field(

@@ -26,6 +26,7 @@ BUILT_IN = {
     "qa": "clinsynth.recipes.qa:QARecipe",
     "trials": "clinsynth.recipes.trials:TrialsRecipe",
     "notes": "clinsynth.recipes.notes:NotesRecipe",
+    "trial-tasks": "clinsynth.recipes.trial_tasks:TrialTasksRecipe",
 }
 
 
@@ -70,8 +71,8 @@ def test_unknown_and_broken_recipes_are_one_line_config_errors(
         tmp_path,
         "gone = tests.support.no_such_module:Recipe\nplain = tests.support.fakes:usage\n",
     )
-    with pytest.raises(ConfigError, match=r"^unknown recipe 'trial-tasks' \(available: gone, "):
-        recipe_class("trial-tasks")
+    with pytest.raises(ConfigError, match=r"^unknown recipe 'no-such' \(available: gone, "):
+        recipe_class("no-such")
     with pytest.raises(ConfigError, match=r"^recipe 'gone' \(tests\.support\.no_such_module:"):
         recipe_class("gone")
     with pytest.raises(ConfigError, match=r"^recipe 'plain' .* is not a Recipe class$"):

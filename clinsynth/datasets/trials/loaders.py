@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from clinsynth.datasets.tables import TableError, read_csv
+from clinsynth.datasets.trials.facts import ctgov_facts, hint_facts, trialbench_facts
 from clinsynth.datasets.trials.schema import (
     TrialError,
     TrialLabel,
@@ -53,6 +54,7 @@ def _hint_record(row: Mapping[str, str]) -> TrialRecord:
         eligibility_criteria=(raw.get("criteria") or "").strip(),
         label=label_of(row.get("label", "")),
         source="hint_top",
+        facts=hint_facts(row),
     )
 
 
@@ -73,6 +75,7 @@ def _trialbench_record(row: Mapping[str, str]) -> TrialRecord:
         summary=" ".join(field("brief_summary/textblock").split()),
         label=label_of(row.get("outcome", "")),
         source="trialbench",
+        facts=trialbench_facts(row),
     )
 
 
@@ -116,6 +119,7 @@ def ctgov_record(study: Mapping[str, Any], label: TrialLabel | None = None) -> T
         summary=" ".join(str(desc.get("briefSummary") or "").split()),
         label=label,
         source="ctgov",
+        facts=ctgov_facts(proto),
     )
 
 

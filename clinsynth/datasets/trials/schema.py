@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from clinsynth.datasets.trials.facts import TrialFacts
+
 TrialLabel = Literal["success", "failure"]
 LABELS: tuple[TrialLabel, TrialLabel] = ("success", "failure")
 Split = Literal["train", "eval"]
@@ -76,6 +78,12 @@ class TrialRecord(TrialContent):
     label: TrialLabel | None = None
     source: str = Field(description="hint_top, trialbench, ctgov or synthetic")
     label_check: LabelCheck | None = None
+    facts: TrialFacts | None = Field(
+        None,
+        exclude=True,
+        description="design, enrollment and status (targets of trial-tasks); never in the "
+        "record's JSON dump or its text",
+    )
 
 
 def label_of(value: Any) -> TrialLabel | None:
@@ -117,6 +125,11 @@ _STATUS_WORDS = re.compile(
     r"^\s*(terminated|withdrawn|suspended|completed|unknown status|active, not recruiting)\s*$",
     re.IGNORECASE,
 )
+
+
+def reveals_outcome(text: str) -> bool:
+    """Whether ``text`` tells how a trial ended (what :func:`scrub_text` would remove)."""
+    return bool(text) and (bool(_LEAK_RE.search(text)) or bool(_STATUS_WORDS.match(text)))
 
 
 def scrub_text(text: str) -> str:

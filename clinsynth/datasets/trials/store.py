@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
+from clinsynth.datasets.trials.facts import TrialFacts
 from clinsynth.datasets.trials.schema import (
     LABELS,
     Split,
@@ -44,6 +45,7 @@ def trial_chunk(record: TrialRecord, split: Split) -> SourceChunk:
             "intervention": names[0] if names else "none",
             "interventions": names,
             "record": record.model_dump_json(exclude={"label_check"}),
+            **({"facts": record.facts.model_dump_json()} if record.facts else {}),
         },
     )
 
@@ -76,7 +78,11 @@ def record_of(chunk: SourceChunk) -> TrialRecord:
     raw = chunk.metadata.get("record")
     if not isinstance(raw, str):
         raise TrialError(f"chunk {chunk.id} is not a stored trial (no 'record' metadata)")
-    return TrialRecord.model_validate_json(raw)
+    record = TrialRecord.model_validate_json(raw)
+    facts = chunk.metadata.get("facts")
+    if isinstance(facts, str):
+        record.facts = TrialFacts.model_validate_json(facts)
+    return record
 
 
 def balanced_interventions(

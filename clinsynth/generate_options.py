@@ -123,6 +123,12 @@ class GenerateOptions(BaseModel):
         False, description="wait while another process writes --out (default: stop)"
     )
     progress: Annotated[bool, Flag()] = Field(True, description="show live progress")
+    workers: Annotated[int | None, Flag()] = Field(
+        None, ge=1, description="worker processes on Ray, one exact target (needs [scale])"
+    )
+    ray_address: Annotated[str | None, Flag()] = Field(
+        None, description="join this Ray cluster (e.g. auto, or HOST:6379) instead of a local one"
+    )
 
 
 def flag_of(name: str) -> Flag:

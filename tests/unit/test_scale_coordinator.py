@@ -1,0 +1,88 @@
+"""The coordinator of distributed runs, without Ray: exact targets, quotas, near duplicates
+across workers, and a lost worker's claims and items."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clinsynth.config import RunConfig
+from clinsynth.scale.coordinator import Coordinator, PriorState
+
+
+def unit(i: int, dim: int = 8) -> np.ndarray:
+    v = np.zeros(dim, dtype=np.float32)
+    v[i % dim] = 1.0
+    return v
+
+
+def coordinator(run: RunConfig, prior: PriorState | None = None) -> Coordinator:
+    return Coordinator(run, threshold=0.9, dim=8, prior=prior or PriorState())
+
+
+def test_two_workers_never_claim_more_than_n() -> None:
+    coord = coordinator(RunConfig(n=3))
+    leases = [coord.lease(w) for w in (0, 1, 0, 1)]
+    indices = [lease.index for lease in leases if lease.kind == "task"]
+    assert indices == [0, 1, 2]  # at acceptance 1 the target needs 3 in flight, no more
+    assert leases[3].kind == "wait"
+    verdicts = [coord.claim(i % 2, f"t{i}", i, "accepted", None, unit(i)) for i in indices]
+    assert [v.status for v in verdicts] == ["accepted"] * 3 and verdicts[-1].target_reached
+    late = coord.claim(1, "t9", 9, "accepted", None, unit(5))
+    assert late.status == "surplus" and "target was reached" in (late.reason or "")
+    assert coord.lease(0).kind == "stop"
+
+
+def test_quotas_are_leased_and_counted_per_key() -> None:
+    coord = coordinator(RunConfig(quotas={"a": 2, "b": 1}))
+    leases = [coord.lease(w % 2) for w in range(3)]
+    assert sorted(str(lease.quota) for lease in leases) == ["a", "a", "b"]
+    coord.claim(0, "x0", leases[0].index, "accepted", "a", unit(0))
+    coord.claim(1, "x1", leases[1].index, "accepted", "a", unit(1))
+    third = coord.claim(0, "x2", leases[2].index, "accepted", "a", unit(2))
+    assert third.status == "surplus" and "quota" in (third.reason or "")
+    assert coord.snapshot()["quotas"] == {"a": 2}
+
+
+def test_near_duplicates_are_caught_across_workers() -> None:
+    coord = coordinator(RunConfig(n=5))
+    first = coord.claim(0, "a", 0, "accepted", None, unit(1))
+    again = coord.claim(1, "b", 1, "accepted", None, unit(1))
+    assert first.status == "accepted"
+    assert again.status == "rejected" and "near_duplicate across workers" in (again.reason or "")
+    assert coord.snapshot()["accepted"] == 1
+
+
+def test_a_lost_worker_releases_unwritten_claims_and_requeues_its_items() -> None:
+    coord = coordinator(RunConfig(n=4))
+    mine = [coord.lease(0) for _ in range(2)]
+    other = coord.lease(1)
+    coord.claim(0, "t0", mine[0].index, "accepted", None, unit(0))
+    coord.written(0, [mine[0].index])
+    coord.claim(0, "t1", mine[1].index, "accepted", None, unit(1))  # died before writing it
+    started = {
+        mine[0].index: {"id": "t0", "index": mine[0].index, "task": {}},
+        mine[1].index: {"id": "t1", "index": mine[1].index, "task": {}},
+    }
+    coord.worker_lost(0, logged_ids={"t0"}, accepted_ids={"t0"}, tasks=started)
+    snap = coord.snapshot()
+    assert snap["accepted"] == 1 and snap["requeued"] == 1 and snap["lost_workers"] == 1
+    redo = coord.lease(1)  # the replacement of worker 0 is not up yet: another worker takes it
+    assert redo.kind == "task" and redo.index == mine[1].index and redo.task is not None
+    assert coord.claim(1, "t1", redo.index, "accepted", None, unit(1)).status == "accepted"
+    assert other.index not in (mine[0].index, mine[1].index)
+
+
+def test_resume_counts_what_earlier_runs_accepted() -> None:
+    prior = PriorState(
+        accepted=[("p0", "a"), ("p1", "b")],
+        vectors=np.stack([unit(0), unit(1)]),
+        started=3,
+        next_index=3,
+        pending={1: [{"id": "p2", "index": 2, "quota_key": "a", "task": {}}]},
+    )
+    coord = coordinator(RunConfig(quotas={"a": 2, "b": 1}), prior)
+    lease = coord.lease(0)
+    assert lease.index == 2 and lease.quota == "a"  # the unfinished item first
+    assert coord.claim(0, "p2", 2, "accepted", "a", unit(0)).status == "rejected"  # near p0
+    assert coord.claim(0, "p3", 3, "accepted", "b", unit(3)).status == "surplus"
+    assert coord.snapshot()["accepted"] == 2

@@ -87,8 +87,11 @@ class Coordinator:
     """Leases item indices, counts accepted items per quota, and checks near duplicates
     across workers, for one run (see the module's protocol)."""
 
-    def __init__(self, run: RunConfig, threshold: float, dim: int, prior: PriorState) -> None:
+    def __init__(
+        self, run: RunConfig, threshold: float, dim: int, prior: PriorState, workers: int = 1
+    ) -> None:
         self.run = run
+        self.workers = workers
         self.threshold = threshold
         self.t0 = time.time()
         self.registry = AcceptedRegistry(_VectorsOnly(dim))  # type: ignore[arg-type]
@@ -164,7 +167,12 @@ class Coordinator:
         if reason is not None:
             self.stopped_by = self.stopped_by or reason
             return self._idle()
-        if len(self.leased) >= launch_target(self.run.n - len(self.accepted), self.accept_rate()):
+        wanted = launch_target(self.run.n - len(self.accepted), self.accept_rate())
+        if len(self.leased) >= wanted:
+            return Lease("wait")
+        # A fair share each, so that the first worker up does not take a small run alone.
+        mine = sum(1 for owner, _ in self.leased.values() if owner == worker)
+        if mine >= -(-wanted // self.workers):
             return Lease("wait")
         key = None
         if self.run.quotas:

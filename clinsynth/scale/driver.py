@@ -80,6 +80,19 @@ def prior_state(parts: list[Part], runner: BatchRunner, deps: Deps) -> PriorStat
     )
 
 
+class WorkerProcess:
+    """The Ray actor of one worker: sync methods only, so that Ray runs :meth:`run` on a plain
+    thread and the worker owns its event loop (an actor with an ``async`` method would run
+    everything in Ray's loop)."""
+
+    def __init__(self, spec: WorkerSpec, coordinator: Any) -> None:
+        self.spec = spec
+        self.coordinator = coordinator
+
+    def run(self) -> dict[str, Any]:
+        return Worker(self.spec, self.coordinator).run()
+
+
 class DistributedRun:
     """One invocation of a distributed run into ``resolved.out_dir`` (see the module)."""
 
@@ -159,9 +172,9 @@ class DistributedRun:
         coord = (
             ray.remote(Coordinator)
             .options(num_cpus=0)
-            .remote(run, threshold, deps.registry.embedder.dim, prior)
+            .remote(run, threshold, deps.registry.embedder.dim, prior, self.workers)
         )
-        worker_cls = ray.remote(Worker).options(num_cpus=1, max_restarts=0)
+        worker_cls = ray.remote(WorkerProcess).options(num_cpus=1, max_restarts=0)
         refs = {self._spawn(worker_cls, coord, k): k for k in range(self.workers)}
         replaced: dict[int, int] = {}
         error: str | None = None

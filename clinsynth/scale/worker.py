@@ -75,7 +75,7 @@ class Worker:
         self.started = JsonlLog(self.files.started, durable=False)
         self.counts = {"accepted": 0, "rejected": 0, "surplus": 0, "started": 0}
         try:
-            with RunLock(self.dir):
+            with RunLock(self.dir, wait=True):  # a killed run's worker may linger a moment
                 async with inference_for_run(deps):
                     await self._load_own()
                     async with open_checkpointer(self.files.checkpoints, commit_interval_s=0.2) as s:

@@ -113,7 +113,15 @@ class GenerateOptions(BaseModel):
     provider: Annotated[str | None, Flag()] = Field(
         None, description="openai (any compatible endpoint) or local (GGUF)"
     )
-    base_url: Annotated[str | None, Flag()] = Field(None, description="OpenAI-compatible base URL")
+    base_url: Annotated[str | None, Flag()] = Field(
+        None, description="OpenAI-compatible base URL; several (replicas): comma-separated"
+    )
+    routing: Annotated[str | None, Flag()] = Field(
+        None, description="least-loaded (default) or round-robin over the base URLs"
+    )
+    endpoint_rpm: Annotated[int | None, Flag()] = Field(
+        None, ge=1, description="max requests per minute to each base URL"
+    )
     model: Annotated[str | None, Flag()] = Field(None, description="model name at the endpoint")
     gguf: Annotated[Path | None, Flag()] = Field(None, description="GGUF file for the local model")
     overwrite: Annotated[bool, Flag()] = Field(
@@ -173,13 +181,15 @@ def resolve(
 
     env_update: dict[str, Any] = {
         key: getattr(options, key)
-        for key in ("provider", "base_url", "model")
+        for key in ("provider", "base_url", "model", "routing", "endpoint_rpm")
         if getattr(options, key) is not None
     }
     if options.gguf is not None:
         if not options.gguf.is_file():
             raise ConfigError(f"GGUF file not found: {options.gguf}")
         env_update["gguf_path"] = str(options.gguf)
+    if options.routing not in (None, "least-loaded", "round-robin"):
+        raise ConfigError(f"unknown routing '{options.routing}' (use least-loaded or round-robin)")
     if options.provider not in (None, "openai", "local", "auto"):
         raise ConfigError(f"unknown provider '{options.provider}' (use openai or local)")
     settings = env_settings(options.store, options.embedder).model_copy(update=env_update)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
+from chromadb.api import ClientAPI
 from chromadb.config import Settings
 
 from clinsynth.memory.embeddings import ChromaEmbeddingFunction, Embedder
@@ -70,7 +71,7 @@ def server_address(location: Path | str) -> str | None:
     return f"{match.group(1)}://{match.group(2)}" if match else None
 
 
-def open_client(location: Path | str) -> Any:
+def open_client(location: Path | str) -> ClientAPI:
     """A Chroma client: ``chromadb.HttpClient`` for a server (``chroma run``) at
     ``http(s)://HOST:PORT``, else a ``PersistentClient`` on the directory."""
     settings = Settings(anonymized_telemetry=False, allow_reset=True)

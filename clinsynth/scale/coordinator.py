@@ -94,7 +94,7 @@ class Coordinator:
         self.workers = workers
         self.threshold = threshold
         self.t0 = time.time()
-        self.registry = AcceptedRegistry(_VectorsOnly(dim))  # type: ignore[arg-type]
+        self.registry = AcceptedRegistry(_VectorsOnly(dim))
         self.accepted: dict[str, tuple[int, str | None]] = {}
         """Claimed accepted id → (worker, quota key); worker -1: logged by an earlier run."""
         self.quota_accepted: Counter[str] = Counter()
@@ -292,4 +292,5 @@ class Coordinator:
             "requeued": self.requeued,
             "target_reached": self.target_reached(),
             "error": self.error,
+            "cpu_s": round(time.process_time(), 3),
         }

@@ -68,7 +68,10 @@ def prior_state(parts: list[Part], runner: BatchRunner, deps: Deps) -> PriorStat
                 queued.add(row["id"])
                 pending.setdefault(part.worker, []).append(row)
     tokens = sum(
-        r.provenance.usage.total_tokens for part in parts for rs in part.records.values() for r in rs
+        r.provenance.usage.total_tokens
+        for part in parts
+        for rs in part.records.values()
+        for r in rs
     )
     return PriorState(
         accepted=accepted,
@@ -269,6 +272,7 @@ class DistributedRun:
                 "workers_lost": snap.get("lost_workers", 0),
                 "items_redone": snap.get("requeued", 0),
                 "replacements": {f"w{k}": v for k, v in sorted(replaced.items())},
+                "coordinator_cpu_s": snap.get("cpu_s"),
             },
         }
         manifest.write(summary, error)

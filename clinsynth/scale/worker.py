@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langgraph.types import Durability
+
 from clinsynth.config import EndpointSettings, RunConfig, Settings
 from clinsynth.graphs.batch import BatchRunner, RunAborted
 from clinsynth.graphs.factory import build_deps
@@ -78,9 +80,11 @@ class Worker:
             with RunLock(self.dir, wait=True):  # a killed run's worker may linger a moment
                 async with inference_for_run(deps):
                     await self._load_own()
-                    async with open_checkpointer(self.files.checkpoints, commit_interval_s=0.2) as s:
+                    async with open_checkpointer(
+                        self.files.checkpoints, commit_interval_s=0.2
+                    ) as s:
                         graph = build_item_graph(deps, s)
-                        durability = "sync" if spec.run.checkpoint == "step" else "exit"
+                        durability: Durability = "sync" if spec.run.checkpoint == "step" else "exit"
                         run_item = functools.partial(
                             self.runner._run_item,
                             graph,

@@ -141,7 +141,9 @@ def test_a_killed_worker_loses_no_finished_item_and_its_items_are_redone(
     info = manifest["distributed"]
     assert info["workers_lost"] == 1 and info["replacements"] == {"w0": 1}
     assert info["items_redone"] >= 1, "the killed worker had items in flight"
-    final = {r["id"] for name in ("accepted", "rejected", "surplus") for r in rows(out / f"{name}.jsonl")}
+    final = {
+        r["id"] for name in ("accepted", "rejected", "surplus") for r in rows(out / f"{name}.jsonl")
+    }
     assert written_by_w0 - {"killed"} <= final, "a finished item of the killed worker was lost"
 
 
@@ -153,7 +155,9 @@ def test_killed_driver_resumes_with_exact_counts(
     args += ["--workers", "2", "--ray-address", ray_address]
     with StubServer(make_responder("accept"), latency_s=0.1) as stub:
         env = cli_env(stub.base_url, demo_store_path)
-        proc = subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         deadline = time.time() + 90
         while time.time() < deadline and proc.poll() is None:
             done = sum(len(rows(p / "accepted.jsonl")) for p in (out / "parts").glob("w*"))

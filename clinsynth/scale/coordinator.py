@@ -45,6 +45,8 @@ class Lease:
     index: int = -1
     quota: str | None = None
     task: dict[str, Any] | None = None
+    target_reached: bool = False
+    """With ``stop``: the target is met, so items still in flight are surplus."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,9 @@ class Coordinator:
 
     def lease(self, worker: int) -> Lease:
         """The next thing ``worker`` should do (see :class:`Lease`)."""
-        if self.target_reached() or self.error is not None:
+        if self.target_reached():
+            return Lease("stop", target_reached=True)
+        if self.error is not None:
             return Lease("stop")
         own = self.pending.get(worker)
         source = own or next((tasks for tasks in self.pending.values() if tasks), None)

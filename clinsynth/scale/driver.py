@@ -195,9 +195,16 @@ class DistributedRun:
                             worker, part.logged_ids, part.accepted_ids, part.started
                         )
                     )
-                    if replaced.get(worker, 0) < MAX_REPLACEMENTS and error is None:
-                        replaced[worker] = replaced.get(worker, 0) + 1
-                        refs[self._spawn(worker_cls, coord, worker)] = worker
+                    if error is not None:
+                        continue
+                    if replaced.get(worker, 0) >= MAX_REPLACEMENTS:
+                        error = (
+                            f"worker w{worker} died {MAX_REPLACEMENTS + 1} times; rerun to resume"
+                        )
+                        ray.get(coord.abort.remote(error))
+                        continue
+                    replaced[worker] = replaced.get(worker, 0) + 1
+                    refs[self._spawn(worker_cls, coord, worker)] = worker
                 except ray.exceptions.RayTaskError as exc:
                     cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                     error = error or str(cause)

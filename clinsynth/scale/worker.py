@@ -125,7 +125,7 @@ class Worker:
             while not stopping and len(tasks) < pool:
                 lease: Lease = await self.coord.lease.remote(self.spec.worker)
                 if lease.kind == "stop":
-                    stopping = True
+                    stopping, target = True, lease.target_reached
                 elif lease.kind == "wait":
                     told_to_wait = True
                     break
@@ -135,9 +135,10 @@ class Worker:
                     self.started.append(row | {"task": task.model_dump(mode="json")})
                     self.counts["started"] += 1
                     tasks[asyncio.create_task(run_item(task))] = task
+            if target or (stopping and not tasks):
+                await self._sweep(tasks)
+                return
             if not tasks:
-                if stopping:
-                    return
                 await asyncio.sleep(WAIT_S)
                 continue
             finished, _ = await asyncio.wait(

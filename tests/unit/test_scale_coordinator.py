@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import pytest
+
 from clinsynth.config import RunConfig
+from clinsynth.memory.store import server_address
 from clinsynth.scale.coordinator import Coordinator, PriorState
 
 
@@ -86,3 +89,17 @@ def test_resume_counts_what_earlier_runs_accepted() -> None:
     assert coord.claim(0, "p2", 2, "accepted", "a", unit(0)).status == "rejected"  # near p0
     assert coord.claim(0, "p3", 3, "accepted", "b", unit(3)).status == "surplus"
     assert coord.snapshot()["accepted"] == 2
+
+
+@pytest.mark.parametrize(
+    ("location", "server"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http:/127.0.0.1:8000", "http://127.0.0.1:8000"),  # what Path makes of it
+        ("https://chroma.example:443/", "https://chroma.example:443"),
+        (".clinsynth/store", None),
+        ("/data/http/store", None),
+    ],
+)
+def test_store_locations_that_name_a_chroma_server(location: str, server: str | None) -> None:
+    assert server_address(location) == server

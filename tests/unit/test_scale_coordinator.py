@@ -4,7 +4,6 @@ across workers, and a lost worker's claims and items."""
 from __future__ import annotations
 
 import numpy as np
-
 import pytest
 
 from clinsynth.config import RunConfig

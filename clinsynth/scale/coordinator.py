@@ -189,6 +189,20 @@ class Coordinator:
         self.leased[index] = (worker, key)
         return Lease("task", index, key)
 
+    def lease_many(self, worker: int, count: int, written: list[int] | None = None) -> list[Lease]:
+        """Up to ``count`` leases in one call (one round trip instead of ``count``), after
+        noting the items ``worker`` has ``written`` since its last call; ends with the first
+        lease that is not a task."""
+        if written:
+            self.written(worker, written)
+        leases: list[Lease] = []
+        while len(leases) < count:
+            lease = self.lease(worker)
+            leases.append(lease)
+            if lease.kind != "task":
+                break
+        return leases
+
     def claim(
         self,
         worker: int,

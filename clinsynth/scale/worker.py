@@ -76,6 +76,8 @@ class Worker:
         self.logs["surplus"] = JsonlLog(self.files.surplus)
         self.started = JsonlLog(self.files.started, durable=False)
         self.counts = {"accepted": 0, "rejected": 0, "surplus": 0, "started": 0}
+        self.written: list[int] = []
+        """Items logged since the coordinator was last told."""
         try:
             with RunLock(self.dir, wait=True):  # a killed run's worker may linger a moment
                 async with inference_for_run(deps):
@@ -92,6 +94,8 @@ class Worker:
                             durability,
                         )
                         await self._loop(run_item)
+                        if self.written:
+                            await self.coord.written.remote(self.spec.worker, self.written)
         finally:
             for log in (*self.logs.values(), self.started):
                 log.close()
@@ -122,19 +126,22 @@ class Worker:
         stopping = target = False
         while True:
             told_to_wait = False
-            while not stopping and len(tasks) < pool:
-                lease: Lease = await self.coord.lease.remote(self.spec.worker)
-                if lease.kind == "stop":
-                    stopping, target = True, lease.target_reached
-                elif lease.kind == "wait":
-                    told_to_wait = True
-                    break
-                else:
-                    task = self._task(lease)
-                    row = {"id": task.id, "index": task.index, "quota_key": lease.quota}
-                    self.started.append(row | {"task": task.model_dump(mode="json")})
-                    self.counts["started"] += 1
-                    tasks[asyncio.create_task(run_item(task))] = task
+            if not stopping and len(tasks) < pool:
+                written, self.written = self.written, []
+                leases: list[Lease] = await self.coord.lease_many.remote(
+                    self.spec.worker, pool - len(tasks), written
+                )
+                for lease in leases:
+                    if lease.kind == "stop":
+                        stopping, target = True, lease.target_reached
+                    elif lease.kind == "wait":
+                        told_to_wait = True
+                    else:
+                        task = self._task(lease)
+                        row = {"id": task.id, "index": task.index, "quota_key": lease.quota}
+                        self.started.append(row | {"task": task.model_dump(mode="json")})
+                        self.counts["started"] += 1
+                        tasks[asyncio.create_task(run_item(task))] = task
             if target or (stopping and not tasks):
                 await self._sweep(tasks)
                 return
@@ -186,7 +193,7 @@ class Worker:
             self.deps.registry.discard(record.id)
         if self.logs[record.status].append(record):
             self.counts[record.status] += 1
-        self.coord.written.remote(self.spec.worker, [task.index])
+        self.written.append(task.index)  # reported with the next lease call, or at the end
         return verdict.target_reached
 
     async def _sweep(self, tasks: dict[asyncio.Task[ItemRecord], Task]) -> None:

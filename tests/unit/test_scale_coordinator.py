@@ -102,3 +102,15 @@ def test_resume_counts_what_earlier_runs_accepted() -> None:
 )
 def test_store_locations_that_name_a_chroma_server(location: str, server: str | None) -> None:
     assert server_address(location) == server
+
+
+def test_lease_many_hands_out_a_batch_and_takes_written_reports() -> None:
+    coord = coordinator(RunConfig(n=4), None)
+    batch = coord.lease_many(0, 10)
+    assert [lease.kind for lease in batch] == ["task"] * 4 + ["wait"]
+    coord.claim(0, "t0", 0, "rejected", None, None)
+    assert coord.snapshot()["in_flight"] == 4  # decided, not yet written
+    again = coord.lease_many(0, 10, written=[0])
+    # One rejection of one lowers the acceptance rate seen: more items go out for 4 accepted.
+    assert [lease.index for lease in again if lease.kind == "task"] == list(range(4, 14))
+    assert coord.snapshot()["in_flight"] == 3 + 10

@@ -11,9 +11,10 @@ Cases, in one run (the machine is shared and noisy, so they are compared within 
 - ``single``: the usual ``BatchRunner`` in this process, no Ray (the trivial baseline);
 - ``workers=1`` and ``workers=2``: ``clinsynth.scale`` on a local Ray instance of 2 CPUs.
 
-Per case: items/s over the driver's wall time (Ray actors' start included), items/s over the
-workers' own wall time (from building their run to their last item), CPU seconds per accepted
-item (workers + coordinator + driver), and the load average before and after.
+Per case: items/s over the driver's wall time (Ray actors' start included), over the
+workers' own wall time (from building their run to their last item) and over their item loops
+alone (no start-up); CPU seconds per accepted item (workers + coordinator + driver, and the
+workers' item loops alone); the load average before and after each case.
 Writes bench/results/scale.json.
 
     python bench/scale.py [--items 600] [--latency 0.05] [--concurrency 64] [--quick]
@@ -78,6 +79,8 @@ def run_workers(settings: Settings, run: RunConfig, out: Path, workers: int) -> 
     per_worker = info["per_worker"]
     worker_wall = max(w["wall_s"] for w in per_worker.values())
     worker_cpu = sum(w["cpu_s"] for w in per_worker.values())
+    loop_wall = max(w["last"]["loop_wall_s"] for w in per_worker.values())
+    loop_cpu = sum(w["last"]["loop_cpu_s"] for w in per_worker.values())
     cpu = worker_cpu + (info.get("coordinator_cpu_s") or 0.0) + driver_cpu
     return {
         "case": f"workers={workers}",
@@ -88,8 +91,11 @@ def run_workers(settings: Settings, run: RunConfig, out: Path, workers: int) -> 
         "items_per_s": round(summary.accepted / wall, 2),
         "worker_wall_s": round(worker_wall, 3),
         "items_per_s_worker_wall": round(summary.accepted / worker_wall, 2),
+        "item_loop_wall_s": round(loop_wall, 3),
+        "items_per_s_item_loop": round(summary.accepted / loop_wall, 2),
         "cpu_s": round(cpu, 3),
         "cpu_ms_per_item": round(1000 * cpu / summary.accepted, 2),
+        "item_loop_cpu_ms_per_item": round(1000 * loop_cpu / summary.accepted, 2),
         "cpu_s_by_part": {
             "workers": round(worker_cpu, 3),
             "coordinator": info.get("coordinator_cpu_s"),
@@ -140,8 +146,10 @@ def main() -> None:
             results.append(res)
             print(
                 f"{res['case']}: {res['accepted']} accepted in {res['wall_s']}s → "
-                f"{res['items_per_s']}/s ({res.get('items_per_s_worker_wall', '-')}/s over the "
-                f"workers' wall), {res['cpu_ms_per_item']} ms CPU/item, load {res['load_after']}",
+                f"{res['items_per_s']}/s ({res.get('items_per_s_item_loop', '-')}/s over the "
+                f"item loops), {res['cpu_ms_per_item']} ms CPU/item "
+                f"({res.get('item_loop_cpu_ms_per_item', '-')} in the loops), "
+                f"load {res['load_after']}",
                 flush=True,
             )
     ray.shutdown()
@@ -168,6 +176,9 @@ def main() -> None:
         "speedup_2_vs_1_workers": round(two["items_per_s"] / one["items_per_s"], 3),
         "speedup_2_vs_1_workers_worker_wall": round(
             two["items_per_s_worker_wall"] / one["items_per_s_worker_wall"], 3
+        ),
+        "speedup_2_vs_1_workers_item_loop": round(
+            two["items_per_s_item_loop"] / one["items_per_s_item_loop"], 3
         ),
         "speedup_2_workers_vs_single_process": round(
             two["items_per_s"] / by["single"]["items_per_s"], 3

@@ -76,6 +76,8 @@ class Worker:
         self.logs["surplus"] = JsonlLog(self.files.surplus)
         self.started = JsonlLog(self.files.started, durable=False)
         self.counts = {"accepted": 0, "rejected": 0, "surplus": 0, "started": 0}
+        self.loop_s = (0.0, 0.0)
+        """Wall and CPU seconds of the item loop alone (no start-up)."""
         self.written: list[int] = []
         """Items logged since the coordinator was last told."""
         try:
@@ -93,7 +95,9 @@ class Worker:
                             recursion_limit(spec.run.max_attempts),
                             durability,
                         )
+                        loop0, loop_cpu0 = time.time(), time.process_time()
                         await self._loop(run_item)
+                        self.loop_s = (time.time() - loop0, time.process_time() - loop_cpu0)
                         if self.written:
                             await self.coord.written.remote(self.spec.worker, self.written)
         finally:
@@ -218,7 +222,13 @@ class Worker:
             "invocations": int(before.get("invocations", 0)) + 1,
             "wall_s": round(float(before.get("wall_s", 0.0)) + wall_s, 3),
             "cpu_s": round(float(before.get("cpu_s", 0.0)) + cpu_s, 3),
-            "last": {**self.counts, "wall_s": round(wall_s, 3), "cpu_s": round(cpu_s, 3)},
+            "last": {
+                **self.counts,
+                "wall_s": round(wall_s, 3),
+                "cpu_s": round(cpu_s, 3),
+                "loop_wall_s": round(self.loop_s[0], 3),
+                "loop_cpu_s": round(self.loop_s[1], 3),
+            },
         }
         write_json_atomic(path, stats)
         return stats

@@ -248,6 +248,11 @@ class Coordinator:
             self.quota_accepted[quota_key] += 1
         return Verdict("accepted", None, self.target_reached())
 
+    def claim_many(self, worker: int, claims: list[tuple[Any, ...]]) -> list[Verdict]:
+        """:meth:`claim` for each ``(item_id, index, status, quota_key, vector, tokens)``, in
+        order, in one call."""
+        return [self.claim(worker, *claim) for claim in claims]
+
     def _surplus_reason(self, key: str | None) -> str | None:
         cfg = self.run
         if self.target_reached():

@@ -157,23 +157,23 @@ class Worker:
                 timeout=WAIT_S if told_to_wait else None,
                 return_when=asyncio.FIRST_COMPLETED,
             )
-            for fut in finished:
-                target = await self._finish(fut, tasks.pop(fut)) or target
+            records = [self._record(fut, tasks.pop(fut)) for fut in finished]
+            target = await self._log(records) or target
             if target:
                 await self._sweep(tasks)
                 return
 
-    async def _finish(self, fut: asyncio.Task[ItemRecord], task: Task) -> bool:
-        """Claim a finished item's record at the coordinator, log it, report it written;
-        True when the target is reached."""
+    def _record(self, fut: asyncio.Task[ItemRecord], task: Task) -> ItemRecord:
+        """A finished item's record (an error's record when its graph raised); an error that
+        fails every item aborts the worker instead."""
         exc = fut.exception()
         if exc is not None and isinstance(exc, self.deps.fatal):
             raise RunAborted(str(exc)) from exc
         usage = self.meter.pop_item(task.id)
-        record = error_record(self.deps, task, exc, usage) if exc is not None else fut.result()
-        return await self._log(record)
+        return error_record(self.deps, task, exc, usage) if exc is not None else fut.result()
 
-    async def _log(self, record: ItemRecord) -> bool:
+    async def _claim(self, record: ItemRecord) -> tuple[Any, ...]:
+        """The arguments of ``Coordinator.claim`` for ``record``."""
         task, key, vector = record.task, None, None
         if record.status == "accepted":
             key = self.runner.quota_key(task, record.item)
@@ -181,38 +181,42 @@ class Worker:
             vector = self.deps.registry.cached_embedding(text)
             if vector is None:
                 vector = await self.deps.off_loop(self.deps.registry.embed_one, text)
-        verdict: Verdict = await self.coord.claim.remote(
-            self.spec.worker,
-            record.id,
-            task.index,
-            record.status,
-            key,
-            vector,
-            record.provenance.usage.total_tokens,
-        )
-        if verdict.status != record.status:
-            update = {"status": verdict.status, "reasons": [verdict.reason]}
-            record = record.model_copy(update=update)
-        if record.status != "accepted":
-            self.deps.registry.discard(record.id)
-        if self.logs[record.status].append(record):
-            self.counts[record.status] += 1
-        self.written.append(task.index)  # reported with the next lease call, or at the end
-        return verdict.target_reached
+        tokens = record.provenance.usage.total_tokens
+        return (record.id, task.index, record.status, key, vector, tokens)
+
+    async def _log(self, records: list[ItemRecord]) -> bool:
+        """Claim the records at the coordinator (one round trip for all), log each as it was
+        judged; True when the target is reached."""
+        if not records:
+            return False
+        claims = [await self._claim(r) for r in records]
+        verdicts: list[Verdict] = await self.coord.claim_many.remote(self.spec.worker, claims)
+        for record, verdict in zip(records, verdicts, strict=True):
+            if verdict.status != record.status:
+                update = {"status": verdict.status, "reasons": [verdict.reason]}
+                record = record.model_copy(update=update)
+            if record.status != "accepted":
+                self.deps.registry.discard(record.id)
+            if self.logs[record.status].append(record):
+                self.counts[record.status] += 1
+            self.written.append(record.task.index)  # reported with the next lease call
+        return any(v.target_reached for v in verdicts)
 
     async def _sweep(self, tasks: dict[asyncio.Task[ItemRecord], Task]) -> None:
         """The target is reached: items still in flight are cancelled and logged as surplus."""
         for fut in tasks:
             fut.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        records = []
         for fut, task in tasks.items():
             if not fut.cancelled() and fut.exception() is None:
-                await self._log(fut.result())
+                records.append(fut.result())
                 continue
             usage = self.meter.pop_item(task.id)
             record = surplus_record(self.deps, task, "cancelled in flight")
             record.provenance.usage = usage
-            await self._log(record)
+            records.append(record)
+        await self._log(records)
 
     def _save_stats(self, wall_s: float, cpu_s: float) -> dict[str, Any]:
         """This invocation's counts and timings, added to the part's ``worker.json``."""

@@ -215,15 +215,14 @@ def test_ingest_and_generate_against_a_chroma_server(
     ray_address: str, stub: StubServer, chroma_server: str, tmp_path: Path
 ) -> None:
     env = cli_env(stub.base_url, Path("unused"))
-    env["CLINSYNTH_STORE"] = chroma_server  # the environment names the server ...
+    env["CLINSYNTH_STORE"] = chroma_server  # CLINSYNTH_STORE names the server
     res = run_cli(["ingest", str(DEMO_CORPUS)], env)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "ingested" in res.stdout
     out = tmp_path / "run"
-    args = ["generate", "-n", "4", "--out", str(out), "--no-progress", "--workers", "2"]
-    args += ["--ray-address", ray_address, "--store", chroma_server]  # ... and so does --store
-    res = run_cli(args, env, timeout=180)
-    assert res.returncode == 0, res.stderr[-2000:]
+    # Settings hold the store as a Path, as --store does, which folds "//" into "/".
+    summary = distributed(stub, Path(chroma_server), out, RunConfig(n=4)).run()
+    assert summary.accepted == 4
     assert_exact(out, 4)
     from clinsynth.memory.store import VectorStore
 

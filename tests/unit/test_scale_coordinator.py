@@ -3,10 +3,13 @@ across workers, and a lost worker's claims and items."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from clinsynth.config import RunConfig
+from clinsynth.config import RunConfig, Settings
 from clinsynth.memory.store import server_address
 from clinsynth.scale.coordinator import Coordinator, PriorState
 
@@ -114,3 +117,21 @@ def test_lease_many_hands_out_a_batch_and_takes_written_reports() -> None:
     # One rejection of one lowers the acceptance rate seen: more items go out for 4 accepted.
     assert [lease.index for lease in again if lease.kind == "task"] == list(range(4, 14))
     assert coord.snapshot()["in_flight"] == 3 + 10
+
+
+def test_workers_without_ray_or_with_a_cost_budget_are_one_line_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from clinsynth.cli_support import UserError
+    from clinsynth.commands.generate import _check_distributed
+    from clinsynth.generate_options import GenerateOptions, ResolvedRun
+
+    settings = Settings(base_url="http://127.0.0.1:9/v1", api_key="k")
+    resolved = ResolvedRun(RunConfig(), settings, settings.endpoints(), tmp_path)
+    _check_distributed(GenerateOptions(), resolved)  # no --workers: nothing to check
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the scale extra were not installed
+    with pytest.raises(UserError, match=r"pip install 'clinsynth\[scale\]'"):
+        _check_distributed(GenerateOptions(workers=2), resolved)
+    costly = RunConfig(cost_budget=1.0, price_per_1k_input=0.1)
+    with pytest.raises(UserError, match="--cost-budget is not supported with --workers"):
+        _check_distributed(GenerateOptions(workers=2), ResolvedRun(costly, settings, {}, tmp_path))

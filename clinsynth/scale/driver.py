@@ -229,7 +229,7 @@ class DistributedRun:
         error: str | None,
     ) -> RunSummary:
         run = self.resolved.run
-        merged = merge_parts(read_parts(self.files.dir), run.n, lambda r: None)
+        merged = merge_parts(read_parts(self.files.dir), run.n)
         write_merged(self.files.dir, merged)
         recs = merged.records
         usage = Usage()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,7 +92,7 @@ class Merged:
     per_worker: dict[str, dict[str, Any]]
 
 
-def merge_parts(parts: list[Part], n: int, quota_key: Callable[[ItemRecord], str | None]) -> Merged:
+def merge_parts(parts: list[Part], n: int) -> Merged:
     """One record per id over all parts, ordered by item index; an id logged twice (an item
     redone after its worker died having written it) keeps its first record, accepted first.
     ``n`` and the quotas were enforced by the coordinator as items were claimed; the merge

@@ -12,6 +12,8 @@ import pytest
 from clinsynth.config import RunConfig, Settings
 from clinsynth.memory.store import server_address
 from clinsynth.scale.coordinator import Coordinator, PriorState
+from clinsynth.scale.parts import Part, merge_parts
+from clinsynth.schemas import ItemRecord, Provenance, Task
 
 
 def unit(i: int, dim: int = 8) -> np.ndarray:
@@ -135,3 +137,35 @@ def test_workers_without_ray_or_with_a_cost_budget_are_one_line_errors(
     costly = RunConfig(cost_budget=1.0, price_per_1k_input=0.1)
     with pytest.raises(UserError, match="--cost-budget is not supported with --workers"):
         _check_distributed(GenerateOptions(workers=2), ResolvedRun(costly, settings, {}, tmp_path))
+
+
+def _record(index: int, status: str) -> ItemRecord:
+    task = Task(id=f"t{index}", index=index, recipe="qa")
+    provenance = Provenance(recipe="qa", model="m", prompt_version="v", attempts=1)
+    return ItemRecord(id=task.id, status=status, task=task, item=None, provenance=provenance)  # type: ignore[arg-type]
+
+
+def _part(worker: int, **records: list[ItemRecord]) -> Part:
+    by_status = {s: records.get(s, []) for s in ("accepted", "rejected", "surplus")}
+    started = {
+        r.task.index: {"id": r.id, "index": r.task.index, "task": r.task.model_dump()}
+        for rs in by_status.values()
+        for r in rs
+    }
+    return Part(worker, by_status, started)
+
+
+def test_merge_orders_by_index_keeps_one_record_per_id_and_refuses_more_than_n() -> None:
+    parts = [
+        _part(0, accepted=[_record(2, "accepted")], rejected=[_record(0, "rejected")]),
+        # t2 redone by worker 1 after worker 0 died having written it: counted once, accepted
+        _part(1, accepted=[_record(1, "accepted")], surplus=[_record(2, "surplus")]),
+    ]
+    merged = merge_parts(parts, n=2)
+    assert [r.id for r in merged.records["accepted"]] == ["t1", "t2"]
+    assert [r.id for r in merged.records["rejected"]] == ["t0"]
+    assert merged.records["surplus"] == []
+    assert [row["index"] for row in merged.started] == [0, 1, 2]
+    assert merged.per_worker["w0"]["accepted"] == 1 and merged.per_worker["w1"]["surplus"] == 1
+    with pytest.raises(RuntimeError, match="2 accepted items for a target of 1"):
+        merge_parts(parts, n=1)

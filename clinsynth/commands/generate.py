@@ -155,7 +155,7 @@ def _run_locked(options: GenerateOptions, resolved: ResolvedRun, lock: RunLock) 
     )
     if deps.store.count() == 0:
         raise UserError(
-            f"collection '{run.collection}' at {settings.store} is empty — "
+            f"collection '{run.collection}' at {deps.store.path} is empty — "
             "run `clinsynth ingest PATH` first"
         )
     if options.overwrite:

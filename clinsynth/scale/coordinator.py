@@ -58,6 +58,18 @@ class Verdict:
     target_reached: bool = False
 
 
+@dataclass(frozen=True)
+class Refill:
+    """A worker's refill: its leases, and the changes to the set of accepted items since its
+    last refill (``(id, vector)`` added, ``(id, None)`` released), so that its own critic
+    sees the other workers' items as near-duplicate neighbours."""
+
+    leases: list[Lease]
+    accepted: list[tuple[str, np.ndarray | None]]
+    seen: int
+    """Pass back as ``seen`` next time."""
+
+
 @dataclass
 class PriorState:
     """What earlier invocations left in the run's parts (see ``scale.parts``)."""
@@ -97,6 +109,8 @@ class Coordinator:
         self.threshold = threshold
         self.t0 = time.time()
         self.registry = AcceptedRegistry(_VectorsOnly(dim))
+        self.changes: list[tuple[str, np.ndarray | None]] = []
+        """Accepted items' vectors as they were counted, and releases (``None``), in order."""
         self.accepted: dict[str, tuple[int, str | None]] = {}
         """Claimed accepted id → (worker, quota key); worker -1: logged by an earlier run."""
         self.quota_accepted: Counter[str] = Counter()
@@ -106,6 +120,7 @@ class Coordinator:
                 self.quota_accepted[key] += 1
             if prior.vectors is not None:
                 self.registry.add_vector(item_id, prior.vectors[row])
+                self.changes.append((item_id, prior.vectors[row]))
         self.started = prior.started
         self.next_index = prior.next_index
         self.pending = {w: list(tasks) for w, tasks in prior.pending.items() if tasks}
@@ -203,6 +218,13 @@ class Coordinator:
                 break
         return leases
 
+    def refill(
+        self, worker: int, count: int, written: list[int] | None = None, seen: int = 0
+    ) -> Refill:
+        """:meth:`lease_many`, plus the accepted items' changes since ``seen``."""
+        leases = self.lease_many(worker, count, written)
+        return Refill(leases, self.changes[seen:], len(self.changes))
+
     def claim(
         self,
         worker: int,
@@ -243,6 +265,7 @@ class Coordinator:
                     self.target_reached(),
                 )
             self.registry.add_vector(item_id, np.asarray(vector, dtype=np.float32))
+            self.changes.append((item_id, np.asarray(vector, dtype=np.float32)))
         self.accepted[item_id] = (worker, quota_key)
         if quota_key is not None:
             self.quota_accepted[quota_key] += 1
@@ -280,6 +303,7 @@ class Coordinator:
         for item_id, (owner, key) in list(self.accepted.items()):
             if owner == worker and item_id not in accepted_ids:
                 del self.accepted[item_id]
+                self.changes.append((item_id, None))
                 self.registry.discard(item_id)
                 if key is not None:
                     self.quota_accepted[key] -= 1

@@ -28,7 +28,7 @@ from clinsynth.runtime.checkpoint import open_checkpointer
 from clinsynth.runtime.inference import inference_for_run
 from clinsynth.runtime.runfiles import JsonlLog, RunFiles, read_json, write_json_atomic
 from clinsynth.runtime.runlock import RunLock
-from clinsynth.scale.coordinator import Lease, Verdict
+from clinsynth.scale.coordinator import Lease, Refill, Verdict
 from clinsynth.scale.parts import part_dir
 from clinsynth.schemas import ItemRecord, Task
 
@@ -78,44 +78,45 @@ class Worker:
         self.counts = {"accepted": 0, "rejected": 0, "surplus": 0, "started": 0}
         self.loop_s = (0.0, 0.0)
         """Wall and CPU seconds of the item loop alone (no start-up)."""
+        self.seen = 0
+        """Changes to the accepted set taken from the coordinator so far."""
         self.written: list[int] = []
         """Items logged since the coordinator was last told."""
         try:
             with RunLock(self.dir, wait=True):  # a killed run's worker may linger a moment
-                async with inference_for_run(deps):
-                    await self._load_own()
-                    async with open_checkpointer(
-                        self.files.checkpoints, commit_interval_s=0.2
-                    ) as s:
-                        graph = build_item_graph(deps, s)
-                        durability: Durability = "sync" if spec.run.checkpoint == "step" else "exit"
-                        run_item = functools.partial(
-                            self.runner._run_item,
-                            graph,
-                            recursion_limit(spec.run.max_attempts),
-                            durability,
-                        )
-                        loop0, loop_cpu0 = time.time(), time.process_time()
-                        await self._loop(run_item)
-                        self.loop_s = (time.time() - loop0, time.process_time() - loop_cpu0)
-                        if self.written:
-                            await self.coord.written.remote(self.spec.worker, self.written)
+                async with (
+                    inference_for_run(deps),
+                    open_checkpointer(self.files.checkpoints, commit_interval_s=0.2) as s,
+                ):
+                    graph = build_item_graph(deps, s)
+                    durability: Durability = "sync" if spec.run.checkpoint == "step" else "exit"
+                    run_item = functools.partial(
+                        self.runner._run_item,
+                        graph,
+                        recursion_limit(spec.run.max_attempts),
+                        durability,
+                    )
+                    loop0, loop_cpu0 = time.time(), time.process_time()
+                    await self._loop(run_item)
+                    self.loop_s = (time.time() - loop0, time.process_time() - loop_cpu0)
+                    if self.written:
+                        await self.coord.written.remote(self.spec.worker, self.written)
         finally:
             for log in (*self.logs.values(), self.started):
                 log.close()
         return self._save_stats(time.time() - t0, time.process_time() - cpu0)
 
-    async def _load_own(self) -> None:
-        """This part's accepted items are the worker's own near-duplicate neighbours (the
-        coordinator checks against every worker's)."""
-        from clinsynth.runtime.runfiles import read_records
-
-        texts = [
-            (r.id, self.deps.recipe.text_for_similarity(r.item or {}))
-            for r in read_records(self.files.accepted)
-        ]
-        if texts:
-            await self.deps.off_loop(self.deps.registry.add_many, texts)
+    def _take_accepted(self, refill: Refill) -> None:
+        """Every worker's accepted items become this worker's near-duplicate neighbours, so
+        its critic revises a candidate too close to one of them (the coordinator's check at
+        claim stays the one that counts)."""
+        registry = self.deps.registry
+        for item_id, vector in refill.accepted:
+            if vector is None:
+                registry.discard(item_id)
+            else:
+                registry.add_vector(item_id, vector)
+        self.seen = refill.seen
 
     def _task(self, lease: Lease) -> Task:
         if lease.task is not None and "task" in lease.task:
@@ -132,10 +133,11 @@ class Worker:
             told_to_wait = False
             if not stopping and len(tasks) < pool:
                 written, self.written = self.written, []
-                leases: list[Lease] = await self.coord.lease_many.remote(
-                    self.spec.worker, pool - len(tasks), written
+                refill: Refill = await self.coord.refill.remote(
+                    self.spec.worker, pool - len(tasks), written, self.seen
                 )
-                for lease in leases:
+                self._take_accepted(refill)
+                for lease in refill.leases:
                     if lease.kind == "stop":
                         stopping, target = True, lease.target_reached
                     elif lease.kind == "wait":

@@ -169,3 +169,17 @@ def test_merge_orders_by_index_keeps_one_record_per_id_and_refuses_more_than_n()
     assert merged.per_worker["w0"]["accepted"] == 1 and merged.per_worker["w1"]["surplus"] == 1
     with pytest.raises(RuntimeError, match="2 accepted items for a target of 1"):
         merge_parts(parts, n=1)
+
+
+def test_refill_brings_other_workers_accepted_items_and_releases() -> None:
+    coord = coordinator(RunConfig(n=4), PriorState(accepted=[("p0", None)], vectors=unit(0)[None]))
+    first = coord.refill(0, 1)
+    assert [i for i, _ in first.accepted] == ["p0"] and first.seen == 1
+    lease = coord.lease(1)
+    coord.claim(1, "x", lease.index, "accepted", None, unit(3))
+    second = coord.refill(0, 1, seen=first.seen)
+    assert [i for i, _ in second.accepted] == ["x"]
+    assert np.array_equal(second.accepted[0][1], unit(3))
+    coord.worker_lost(1, logged_ids=set(), accepted_ids=set(), tasks={})  # x never written
+    third = coord.refill(0, 1, seen=second.seen)
+    assert third.accepted == [("x", None)]

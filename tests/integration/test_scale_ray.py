@@ -139,13 +139,14 @@ def test_a_killed_worker_loses_no_finished_item_and_its_items_are_redone(
             )
             written_by_w0.add("killed")
 
-    run = RunConfig(n=16, max_concurrency=4)
-    # 0.2 s a call, 4 request slots for 8 items: a worker's items finish a few at a time.
+    # 0.2 s a call, 2 request slots for 4 items per worker, each worker's share (12) above
+    # its pool: for seconds w0 has items written and others in flight.
+    run = RunConfig(n=24, max_concurrency=2)
     with StubServer(make_responder("accept"), latency_s=0.2) as stub:
         summary = distributed(stub, demo_store_path, out, run, kill_w0_early).run()
     assert "killed" in written_by_w0, "the run ended before the worker was killed"
-    manifest = assert_exact(out, 16)
-    assert summary.accepted == 16
+    manifest = assert_exact(out, 24)
+    assert summary.accepted == 24
     info = manifest["distributed"]
     assert info["workers_lost"] == 1 and info["replacements"] == {"w0": 1}
     assert info["items_redone"] >= 1, "the killed worker had items in flight"

@@ -14,9 +14,10 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 # torch first, pinned: the CPU wheel lies on local disk; an open range pulls a CUDA build.
+# The scale extra (Ray) too, so that `make test` (and CI) runs the distributed-run tests.
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e ".[dev,train]"
+	$(PIP) install --quiet -e ".[dev,train,scale]"
 	touch $@
 
 install: $(STAMP)

@@ -106,7 +106,7 @@ def ingest(
             f"ingested {stats.documents} documents ({stats.unchanged} already stored as is, "
             f"{stats.replaced} changed, {stats.duplicates} duplicates skipped) → "
             f"{stats.chunks} chunks written, {stats.stale_chunks} stale deleted, into "
-            f"'{collection}' at {settings.store} ({stats.seconds:.1f}s; collection now holds "
+            f"'{collection}' at {vs.path} ({stats.seconds:.1f}s; collection now holds "
             f"{vs.count()} chunks)",
             markup=False,
         )

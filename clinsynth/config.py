@@ -183,6 +183,9 @@ class EndpointSettings(BaseModel):
     structured_method: Literal["auto", "json_schema", "function_calling", "json_mode"] = "auto"
     gguf_path: str | None = None
     n_ctx: int = 4096
+    routing: Literal["least-loaded", "round-robin"] = "least-loaded"
+    """How requests spread over the replicas of a comma-separated ``base_url``."""
+    endpoint_rpm: int | None = Field(None, ge=1, description="requests per minute per replica")
 
 
 class Settings(BaseSettings):
@@ -202,6 +205,8 @@ class Settings(BaseSettings):
     max_retries: int = 4
     max_tokens: int = 1024
     structured_method: Literal["auto", "json_schema", "function_calling", "json_mode"] = "auto"
+    routing: Literal["least-loaded", "round-robin"] = "least-loaded"
+    endpoint_rpm: int | None = Field(default=None, ge=1)
     store: Path = Path(".clinsynth/store")
     embedder: Literal["minilm", "hashing"] = "minilm"
     inference_workers: int = Field(
@@ -235,6 +240,8 @@ class Settings(BaseSettings):
             max_retries=self.max_retries,
             structured_method=self.structured_method,
             gguf_path=self.gguf_path,
+            routing=self.routing,
+            endpoint_rpm=self.endpoint_rpm,
         )
         out: dict[str, EndpointSettings] = {}
         for role in ROLES:

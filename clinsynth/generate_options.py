@@ -115,7 +115,15 @@ class GenerateOptions(BaseModel):
     provider: Annotated[str | None, Flag()] = Field(
         None, description="openai (any compatible endpoint) or local (GGUF)"
     )
-    base_url: Annotated[str | None, Flag()] = Field(None, description="OpenAI-compatible base URL")
+    base_url: Annotated[str | None, Flag()] = Field(
+        None, description="OpenAI-compatible base URL; several (replicas): comma-separated"
+    )
+    routing: Annotated[str | None, Flag()] = Field(
+        None, description="least-loaded (default) or round-robin over the base URLs"
+    )
+    endpoint_rpm: Annotated[int | None, Flag()] = Field(
+        None, ge=1, description="max requests per minute to each base URL"
+    )
     model: Annotated[str | None, Flag()] = Field(None, description="model name at the endpoint")
     gguf: Annotated[Path | None, Flag()] = Field(None, description="GGUF file for the local model")
     overwrite: Annotated[bool, Flag()] = Field(
@@ -125,6 +133,12 @@ class GenerateOptions(BaseModel):
         False, description="wait while another process writes --out (default: stop)"
     )
     progress: Annotated[bool, Flag()] = Field(True, description="show live progress")
+    workers: Annotated[int | None, Flag()] = Field(
+        None, ge=1, description="worker processes on Ray, one exact target (needs [scale])"
+    )
+    ray_address: Annotated[str | None, Flag()] = Field(
+        None, description="join this Ray cluster (e.g. auto, or HOST:6379) instead of a local one"
+    )
 
 
 def flag_of(name: str) -> Flag:
@@ -169,13 +183,15 @@ def resolve(
 
     env_update: dict[str, Any] = {
         key: getattr(options, key)
-        for key in ("provider", "base_url", "model")
+        for key in ("provider", "base_url", "model", "routing", "endpoint_rpm")
         if getattr(options, key) is not None
     }
     if options.gguf is not None:
         if not options.gguf.is_file():
             raise ConfigError(f"GGUF file not found: {options.gguf}")
         env_update["gguf_path"] = str(options.gguf)
+    if options.routing not in (None, "least-loaded", "round-robin"):
+        raise ConfigError(f"unknown routing '{options.routing}' (use least-loaded or round-robin)")
     if options.provider not in (None, "openai", "local", "auto"):
         raise ConfigError(f"unknown provider '{options.provider}' (use openai or local)")
     settings = env_settings(options.store, options.embedder).model_copy(update=env_update)

@@ -111,6 +111,7 @@ def run_generate(options: GenerateOptions) -> None:
     file_cfg = load_config_file(options.config) if options.config else None
     resolved = resolve(options, file_cfg, settings_from_env)
     out_dir = resolved.out_dir
+    _check_distributed(options, resolved)
     if options.overwrite:
         check_overwritable(out_dir)  # a folder of the user's is refused before anything runs
 
@@ -132,6 +133,36 @@ def run_generate(options: GenerateOptions) -> None:
                 highlight=False,
             )
         _run_locked(options, resolved, lock)
+
+
+def _run_distributed(
+    options: GenerateOptions, resolved: ResolvedRun, deps: Any, on_progress: Any
+) -> Any:
+    """``--workers`` / ``--ray-address``: the run on Ray workers (``clinsynth.scale``)."""
+    from clinsynth.scale.driver import DistributedRun
+
+    driver = DistributedRun(
+        resolved,
+        deps,
+        options.workers or 1,
+        address=options.ray_address,
+        on_progress=lambda p, _run: on_progress(p),
+    )
+    return driver.run()
+
+
+def _check_distributed(options: GenerateOptions, resolved: ResolvedRun) -> None:
+    """Refuse, before anything runs, what a distributed run cannot do."""
+    if options.workers is None and options.ray_address is None:
+        return
+    from clinsynth.scale.driver import RayMissing, import_ray
+
+    if resolved.run.cost_budget is not None:
+        raise UserError("--cost-budget is not supported with --workers; use --token-budget")
+    try:
+        import_ray()
+    except RayMissing as exc:
+        raise UserError(str(exc)) from exc
 
 
 class LineProgress:
@@ -210,7 +241,7 @@ def _run_locked(options: GenerateOptions, resolved: ResolvedRun, lock: RunLock) 
         chunks = deps.store.count()
     if chunks == 0:
         raise UserError(
-            f"collection '{run.collection}' at {settings.store} is empty — "
+            f"collection '{run.collection}' at {deps.store.path} is empty — "
             "run `clinsynth ingest PATH` first"
         )
     with phase(
@@ -238,12 +269,16 @@ def _run_locked(options: GenerateOptions, resolved: ResolvedRun, lock: RunLock) 
             tokens=p.usage.total_tokens,
         )
 
-    # The CLI's process runs nothing else: it may tune the collector for the run.
-    runner = BatchRunner(
-        deps, out_dir, on_progress=on_progress, meter=meter, lock=lock, gc_tuning=True
-    )
-    with bar:
-        summary = aio.run(runner.run())
+    if options.workers is not None or options.ray_address is not None:
+        with bar:
+            summary = _run_distributed(options, resolved, deps, on_progress)
+    else:
+        # The CLI's process runs nothing else: it may tune the collector for the run.
+        runner = BatchRunner(
+            deps, out_dir, on_progress=on_progress, meter=meter, lock=lock, gc_tuning=True
+        )
+        with bar:
+            summary = aio.run(runner.run())
     cost = f" · cost {summary.cost:.4g}" if summary.cost is not None else ""
     quotas = f" · per {run.quota_by} {summary.quotas}" if run.quotas else ""
     out.print(

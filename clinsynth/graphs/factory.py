@@ -36,6 +36,8 @@ def endpoint_config(ep: EndpointSettings) -> EndpointConfig:
         structured_method=ep.structured_method,
         gguf_path=ep.gguf_path,
         n_ctx=ep.n_ctx,
+        routing=ep.routing,
+        endpoint_rpm=ep.endpoint_rpm,
     )
 
 

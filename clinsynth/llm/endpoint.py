@@ -15,6 +15,7 @@ from pydantic import BaseModel, SecretStr
 
 from clinsynth.llm.errors import LLMEndpointError, LocalModelError, cause
 from clinsynth.llm.local import LocalLlamaChat, default_gguf_path
+from clinsynth.llm.replicas import Replicas, Routing, split_base_urls
 from clinsynth.llm.transport import chat_openai_class, loop_safe_async_client
 from clinsynth.runtime.limits import CallLimits
 
@@ -38,6 +39,10 @@ class EndpointConfig(BaseModel):
     n_threads: int | None = None
     chat_format: str | None = None
     """llama.cpp chat format; None = from the GGUF ("gemma" for the bundled Gemma GGUF)."""
+    routing: Routing = "least-loaded"
+    """How requests spread over the replicas of a comma-separated ``base_url``."""
+    endpoint_rpm: int | None = None
+    """Requests per minute per replica (on top of the run's limits over all of them)."""
 
 
 def _is_official_openai(base_url: str | None) -> bool:
@@ -59,12 +64,15 @@ def build_chat_model(cfg: EndpointConfig, limits: CallLimits | None = None) -> B
             temperature=0.2 if cfg.temperature is None else cfg.temperature,
             chat_format=chat_format,
         )
+    urls = split_base_urls(cfg.base_url)
+    replicas = Replicas(urls, cfg.routing, cfg.endpoint_rpm) if len(urls) > 1 else None
+    base_url = urls[0] if urls else None
     # langchain-openai sends max_completion_tokens; compatible servers may only read max_tokens.
-    extra_body = None if _is_official_openai(cfg.base_url) else {"max_tokens": cfg.max_tokens}
+    extra_body = None if _is_official_openai(base_url) else {"max_tokens": cfg.max_tokens}
     api_key = cfg.api_key.get_secret_value() if cfg.api_key else "not-needed"
     chat_openai: Any = chat_openai_class()
     return chat_openai(
-        base_url=cfg.base_url,
+        base_url=base_url,
         api_key=SecretStr(api_key),
         model=cfg.model,
         timeout=cfg.timeout_s,
@@ -72,7 +80,7 @@ def build_chat_model(cfg: EndpointConfig, limits: CallLimits | None = None) -> B
         temperature=cfg.temperature,
         max_completion_tokens=cfg.max_tokens,
         extra_body=extra_body,
-        http_async_client=loop_safe_async_client(limits),
+        http_async_client=loop_safe_async_client(limits, replicas),
     )
 
 
@@ -97,6 +105,11 @@ async def check_endpoint(cfg: EndpointConfig) -> None:
         path = Path(cfg.gguf_path) if cfg.gguf_path else default_gguf_path()
         if not path.is_file():
             raise LocalModelError(f"GGUF model file not found: {path}")
+        return
+    urls = split_base_urls(cfg.base_url)
+    if len(urls) > 1:  # every replica must answer
+        for url in urls:
+            await check_endpoint(cfg.model_copy(update={"base_url": url}))
         return
     import openai
 

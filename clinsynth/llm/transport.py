@@ -26,6 +26,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.outputs import ChatResult
 
 from clinsynth.llm.errors import LLMProtocolError, completion_problem
+from clinsynth.llm.replicas import Replicas
 from clinsynth.runtime.limits import CallLimits
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -54,12 +55,15 @@ def _too_large(url: Any, limit: int) -> LLMProtocolError:
     )
 
 
-def loop_safe_async_client(limits: CallLimits | None = None) -> Any:
+def loop_safe_async_client(
+    limits: CallLimits | None = None, replicas: Replicas | None = None
+) -> Any:
     """An async HTTP client for the OpenAI SDK with one connection pool per event loop.
 
     langchain-openai caches one async client per base URL, and pooled connections belong to the
     loop that opened them: a second ``asyncio.run`` with the same model then fails with "Event
     loop is closed". Here each running loop gets its own pool; pools of closed loops are dropped.
+    ``replicas``: send each request to the replica it picks (``llm.replicas``).
     """
     import openai
 
@@ -103,6 +107,22 @@ def loop_safe_async_client(limits: CallLimits | None = None) -> Any:
                 return self._pools[id(loop)][1]
 
         async def handle_async_request(self, request: Any) -> Any:
+            if replicas is not None:
+                async with replicas.route(str(request.url)) as url:
+                    target = httpx.URL(url)
+                    headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
+                    headers.insert(0, (b"Host", target.netloc))
+                    routed = httpx.Request(
+                        request.method,
+                        target,
+                        headers=headers,
+                        stream=request.stream,
+                        extensions=request.extensions,
+                    )
+                    return await self._send(routed)
+            return await self._send(request)
+
+        async def _send(self, request: Any) -> Any:
             if limits is None:
                 response = await self._pool().handle_async_request(request)
             else:

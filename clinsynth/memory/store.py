@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
+from chromadb.api import ClientAPI
 from chromadb.config import Settings
 
 from clinsynth.memory.embeddings import ChromaEmbeddingFunction, Embedder
@@ -60,26 +61,54 @@ def _chroma_where(where: dict[str, Any] | None) -> dict[str, Any] | None:
     return where
 
 
+_SERVER = re.compile(r"(https?):/+([^/]+)/*")
+
+
+def server_address(location: Path | str) -> str | None:
+    """``http://HOST:PORT`` when ``location`` names a Chroma server rather than a directory
+    (also when it went through ``Path``, which folds ``//`` into ``/``); None otherwise."""
+    match = _SERVER.fullmatch(str(location))
+    return f"{match.group(1)}://{match.group(2)}" if match else None
+
+
+def open_client(location: Path | str) -> ClientAPI:
+    """A Chroma client: ``chromadb.HttpClient`` for a server (``chroma run``) at
+    ``http(s)://HOST:PORT``, else a ``PersistentClient`` on the directory."""
+    settings = Settings(anonymized_telemetry=False, allow_reset=True)
+    server = server_address(location)
+    if server is None:
+        return chromadb.PersistentClient(path=str(location), settings=settings)
+    scheme, _, hostport = server.partition("://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise StoreError(f"store address {server} needs a port: http://HOST:PORT")
+    try:
+        return chromadb.HttpClient(
+            host=host, port=int(port), ssl=scheme == "https", settings=settings
+        )
+    except Exception as exc:  # chromadb raises plain ValueError/ConnectError types
+        raise StoreError(f"cannot reach the Chroma server at {server}: {exc}") from exc
+
+
 class VectorStore:
-    """A Chroma collection (cosine space) of :class:`SourceChunk` under ``path``.
+    """A Chroma collection (cosine space) of :class:`SourceChunk` under ``path`` (a directory,
+    or ``http://HOST:PORT`` for a Chroma server shared by many machines).
 
     The embedder's name and dimension are recorded in the collection; reopening it with a
     different embedder raises :class:`EmbedderMismatchError`.
     """
 
-    def __init__(self, path: Path, embedder: Embedder, collection: str = "corpus") -> None:
+    def __init__(self, path: Path | str, embedder: Embedder, collection: str = "corpus") -> None:
         if not _COLLECTION_NAME.fullmatch(collection):
             raise InvalidCollectionNameError(
                 f"invalid collection name {collection!r}: use 3-512 characters from "
                 "[a-zA-Z0-9._-], starting and ending with a letter or digit"
             )
-        self.path = Path(path)
+        server = server_address(path)
+        self.path = Path(path) if server is None else server
         self.embedder = embedder
         self.collection_name = collection
-        self._client = chromadb.PersistentClient(
-            path=str(self.path),
-            settings=Settings(anonymized_telemetry=False, allow_reset=True),
-        )
+        self._client = open_client(path)
         self._function = ChromaEmbeddingFunction(embedder)
         self._collection = self._open()
         self._ids_cache: dict[str, tuple[int, float, list[str]]] = {}

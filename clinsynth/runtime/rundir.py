@@ -36,6 +36,7 @@ RUN_ENTRIES = frozenset(
         "label_dropped.jsonl",
         "gold_label_decisions.jsonl",
         "analysis",
+        "parts",
         LOCK_NAME,
         *(name + suffix for name in _SQLITE for suffix in ("", "-wal", "-shm", "-journal")),
     }

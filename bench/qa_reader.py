@@ -24,7 +24,7 @@ answer, for train and dev alike):
     entropy, margin, start / end confidence, top-5 spans) go to qa_reader_predictions.json for
     bench/qa_difficulty.py.
 
-Budget: designed for ≤ 6 min on one H200 (MiniLM-L6, 384-token windows, stride 128, bf16);
+Budget: designed for ≤ 6 min on one H200 (MiniLM-L6, 384-token windows, stride 128, batch 64, bf16);
 ``--budget-s`` skips selection candidates whose projected cost would leave too little for
 (b) and (c) (skips are written down). On 2 CPU cores the full run takes hours; ``--quick``
 (a few articles, 1 epoch, short windows) is the CPU smoke test of the whole path.
@@ -220,9 +220,9 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=330.0)
     p.add_argument("--max-length", type=int, default=384)
     p.add_argument("--doc-stride", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-epochs", type=int, default=4)
-    p.add_argument("--grid-lr", type=float, nargs="+", default=[1e-4, 2e-4])
+    p.add_argument("--grid-lr", type=float, nargs="+", default=[1e-4, 2.5e-4])
     p.add_argument(
         "--grid-neg",
         type=lambda s: None if s == "all" else int(s),

@@ -24,7 +24,8 @@ answer, for train and dev alike):
     entropy, margin, start / end confidence, top-5 spans) go to qa_reader_predictions.json for
     bench/qa_difficulty.py.
 
-Budget: designed for ≤ 6 min on one H200 (MiniLM-L6, 384-token windows, stride 128, batch 64, bf16);
+Budget: designed for ≤ 6 min on one H200 (MiniLM-L6, 384-token windows, stride 128, batch 64,
+bf16);
 ``--budget-s`` skips selection candidates whose projected cost would leave too little for
 (b) and (c) (skips are written down). On 2 CPU cores the full run takes hours; ``--quick``
 (a few articles, 1 epoch, short windows) is the CPU smoke test of the whole path.

@@ -36,10 +36,18 @@ def register(app: typer.Typer) -> None:
         model: Annotated[
             str | None, typer.Option(help="model name at the endpoint [env CLINSYNTH_MODEL]")
         ] = None,
+        reader: Annotated[
+            Path | None,
+            typer.Option(
+                "--reader",
+                help="saved QA reader that measures difficulty (clinsynth train-reader makes "
+                "one); without it difficulty is not graded and 'harder' cannot be honoured",
+            ),
+        ] = None,
     ) -> None:
         """Talk to the agent: "give me 5 hard questions about …", "make them harder",
         "more about dosing", "save them". Type exit (or Ctrl-D) to leave."""
-        guard(_chat, thread, data_dir, store, embedder, base_url, model)
+        guard(_chat, thread, data_dir, store, embedder, base_url, model, reader)
 
 
 def _chat(
@@ -49,13 +57,20 @@ def _chat(
     embedder: str | None,
     base_url: str | None,
     model: str | None,
+    reader: Path | None = None,
 ) -> None:
     from clinsynth.apps.chat import chat_model
+    from clinsynth.cli_support import UserError
     from clinsynth.tools.toolkit import ClinsynthToolkit
 
     update = {k: v for k, v in (("base_url", base_url), ("model", model)) if v is not None}
     settings = settings_from_env(store, embedder).model_copy(update=update)
-    toolkit = ClinsynthToolkit(settings, data_dir=data_dir)
+    defaults: dict[str, Any] = {}
+    if reader is not None:
+        if not reader.is_dir():
+            raise UserError(f"--reader {reader} is not a directory (clinsynth train-reader)")
+        defaults["recipe_options"] = {"reader_path": str(reader)}
+    toolkit = ClinsynthToolkit(settings, data_dir=data_dir, run_defaults=defaults)
     llm = chat_model(settings)  # fails here, with one line, when no endpoint is configured
     aio.run(_session(toolkit, llm, thread))
 

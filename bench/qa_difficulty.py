@@ -95,20 +95,33 @@ def monotone_bins(scores: np.ndarray, failed: np.ndarray, edges: np.ndarray) -> 
     }
 
 
-def auc_with_ci(y: np.ndarray, s: np.ndarray, seed: int, n_boot: int = 1000) -> dict[str, Any]:
-    """ROC-AUC and a percentile bootstrap 95 % interval (resampling questions)."""
+def auc_with_ci(
+    y: np.ndarray,
+    s: np.ndarray,
+    seed: int,
+    n_boot: int = 1000,
+    groups: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """ROC-AUC and a percentile bootstrap 95 % interval, resampling whole ``groups`` (the
+    questions: each has one row per direction) or single rows."""
     from sklearn.metrics import roc_auc_score
 
     if len(set(y.tolist())) < 2:
         return {"roc_auc": None, "ci95": None}
+    keys = np.arange(len(y)) if groups is None else groups
+    uniq = np.unique(keys)
+    members = {k: np.flatnonzero(keys == k) for k in uniq}
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
+        i = np.concatenate([members[k] for k in rng.choice(uniq, len(uniq))])
         if len(set(y[i].tolist())) == 2:
             boots.append(roc_auc_score(y[i], s[i]))
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    return {"roc_auc": round(float(roc_auc_score(y, s)), 4), "ci95": [round(lo, 4), round(hi, 4)]}
+    return {
+        "roc_auc": round(float(roc_auc_score(y, s)), 4),
+        "ci95": [round(float(lo), 4), round(float(hi), 4)],
+    }
 
 
 def _sentence_of(ctx: str, spans: list[tuple[int, int]], pos: int) -> tuple[int, int]:
@@ -216,11 +229,19 @@ def main(argv: list[str] | None = None) -> None:
     scores_sel["disagreement"] = np.array([r["disagreement"] for r in sel])
     scores_rep["disagreement"] = np.array([r["disagreement"] for r in rep])
     report: dict[str, Any] = {}
+    groups = np.array([r["id"] for r in rep])
+    direction = np.array([r["direction"] for r in rep])
     for name in scores_rep:
         edges = np.unique(np.quantile(scores_sel[name], [0.25, 0.5, 0.75]))
+        by_dir = {
+            d: auc_with_ci(
+                y_rep[direction == d], scores_rep[name][direction == d], args.seed, n_boot=1
+            )["roc_auc"]
+            for d in ("A->B", "B->A")
+        }
         report[name] = {
-            "report": auc_with_ci(y_rep, scores_rep[name], args.seed)
-            | {"bins": monotone_bins(scores_rep[name], y_rep, edges)},
+            "report": auc_with_ci(y_rep, scores_rep[name], args.seed, groups=groups)
+            | {"by_direction": by_dir, "bins": monotone_bins(scores_rep[name], y_rep, edges)},
             "selection_auc": auc_with_ci(y_sel, scores_sel[name], args.seed, n_boot=1)["roc_auc"],
         }
     weights = model[-1].coef_.ravel().tolist()

@@ -151,12 +151,15 @@ def _tool_line(message: Any) -> str:
     except json.JSONDecodeError:
         return f"{message.name}: done"
     if message.name == "generate_items":
+        if data.get("difficulty_measurable") is False:
+            return "generate_items: nothing generated · difficulty cannot be measured (no reader)"
         stats = data.get("measured_difficulty") or {}
+        measured = _fmt(stats["mean"]) if stats else "not graded"
         return (
             f"generate_items: {data['accepted']} accepted, {data['rejected']} rejected, "
             f"{data.get('surplus', 0)} surplus · target "
             f"{data['difficulty_target'] or 'any'} · measured difficulty "
-            f"{_fmt(stats.get('mean'))} (previous {_fmt(data['previous_measured_difficulty'])})"
+            f"{measured} (previous {_fmt(data['previous_measured_difficulty'])})"
         )
     if message.name == "search_corpus":
         return f"search_corpus: {len(data.get('passages') or [])} passages"

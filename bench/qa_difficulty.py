@@ -180,7 +180,13 @@ def _shown(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--predictions", type=Path, default=RESULTS / "qa_reader_predictions.json")
+    p.add_argument(
+        "--predictions",
+        type=Path,
+        nargs="+",
+        default=[RESULTS / "qa_reader_predictions.json"],
+        help="one or more qa_reader prediction files (readers merged; A and B needed)",
+    )
     p.add_argument("--data", type=Path, default=None, help="covid_qa folder")
     p.add_argument("--output", type=Path, default=RESULTS / "qa_difficulty.json")
     p.add_argument("--seed", type=int, default=0)
@@ -191,8 +197,14 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     set_data_dir(args.data)
-    preds = json.loads(args.predictions.read_text())
-    rows = {name: {r["id"]: r for r in rs} for name, rs in preds["readers"].items()}
+    rows: dict[str, dict[str, Any]] = {}
+    for path in args.predictions:
+        for name, rs in json.loads(path.read_text())["readers"].items():
+            rows[name] = {r["id"]: r for r in rs}
+    if not {"A", "B"} <= set(rows):
+        raise SystemExit(f"need cross-fit readers A and B, got {sorted(rows)}")
+    if set(rows["A"]) != set(rows["B"]):
+        raise SystemExit("readers A and B answered different dev questions")
     dev = [ex for ex in load_split("dev") if ex.id in rows["A"]]
     ranks = answer_sentence_ranks(dev)
     arts = sorted({article_id(e) for e in dev})
@@ -248,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "benchmark": "difficulty score vs an independent (cross-fitted) reader's failure, "
         "COVID-QA dev, full-context readers",
-        "predictions": _shown(args.predictions),
+        "predictions": [_shown(p) for p in args.predictions],
         "failure": f"SQuAD F1 < {FAIL_F1} of the other reader against the gold answer",
         "protocol": {
             "readers": "A, B trained on disjoint article halves of COVID-QA train "

@@ -193,6 +193,10 @@ def select(args: argparse.Namespace, base: QAConfig, train, train_w, tok_bb, rat
     }
 
 
+def result_n_articles(examples: list[QAExample]) -> int:
+    return len({article_id(e) for e in examples})
+
+
 def _versions(device: str) -> dict[str, str]:
     import numpy
     import torch
@@ -233,6 +237,39 @@ def main() -> None:
     )
     p.add_argument("--answer-lengths", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-selection",
+        action="store_true",
+        help="skip (a): use --lr/--negatives/--epochs/--max-answer-length as given",
+    )
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--negatives", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-answer-length", type=int, default=64)
+    p.add_argument("--max-train-windows", type=int, default=None, help="cap, final reader")
+    p.add_argument("--crossfit-max-train-windows", type=int, default=None, help="cap, A / B")
+    p.add_argument(
+        "--dev-articles",
+        type=int,
+        default=None,
+        help="score a seeded random subset of this many dev articles (CPU budget)",
+    )
+    p.add_argument("--crossfit-first", action="store_true", help="(c) before (b)")
+    p.add_argument(
+        "--train-articles",
+        type=int,
+        default=None,
+        help="train on a seeded random subset of this many train articles (CPU)",
+    )
+    p.add_argument("--roundtrip-questions", type=int, default=16)
+    p.add_argument(
+        "--halves",
+        nargs="+",
+        default=["A", "B"],
+        choices=["A", "B"],
+        help="cross-fit readers to train (split a run across processes)",
+    )
+    p.add_argument("--skip-final", action="store_true", help="no (b): cross-fit only")
     args = p.parse_args()
     if args.install_from is not None:
         say(f"installed reader in {assemble(args.install_from, CACHE)}")
@@ -256,6 +293,13 @@ def main() -> None:
     train, dev = load_split("train"), load_split("dev")
     if args.quick:
         train, dev = _shortest_articles(train, 3, 8), _shortest_articles(dev, 1, 6)
+    if args.train_articles is not None:
+        share = args.train_articles / result_n_articles(train)
+        keep = set(split_articles(train, share, args.seed + 2)[0])
+        train = [e for i, e in enumerate(train) if i in keep]
+    if args.dev_articles is not None:
+        keep = set(split_articles(dev, args.dev_articles / result_n_articles(dev), args.seed)[0])
+        dev = [e for i, e in enumerate(dev) if i in keep]
     base = QAConfig(
         backbone=args.backbone,
         max_length=args.max_length,
@@ -281,6 +325,14 @@ def main() -> None:
         "n_train_articles": len({article_id(e) for e in train}),
         "n_dev_articles": len({article_id(e) for e in dev}),
         "windows": {"max_length": args.max_length, "doc_stride": args.doc_stride},
+        "train_subset": None
+        if args.train_articles is None
+        else f"seeded random {args.train_articles} of the train articles (seed {args.seed + 2}) "
+        "(CPU budget)",
+        "dev_subset": None
+        if args.dev_articles is None
+        else f"seeded random {args.dev_articles} of the dev articles (seed {args.seed}), all "
+        "their questions, whole articles (CPU budget)",
         "seed": args.seed,
         "device": args.device,
         "budget_s": args.budget_s,
@@ -297,52 +349,24 @@ def main() -> None:
 
     rate: dict[str, float] = {"w_per_s": 0.0}
     t = time.perf_counter()
-    result["selection"] = sel = select(args, base, train, train_w, tok_bb, rate)
+    if args.no_selection:
+        chosen = {
+            "lr": args.lr,
+            "negatives_per_example": args.negatives,
+            "epochs": args.epochs,
+            "max_answer_length": args.max_answer_length,
+        }
+        sel = {
+            "protocol": "none: fixed settings given on the command line, NOT selected on "
+            "train or dev (CPU budget)",
+            "chosen": chosen,
+        }
+    else:
+        sel = select(args, base, train, train_w, tok_bb, rate)
+    result["selection"] = sel
     timings["selection"] = round(time.perf_counter() - t, 1)
     write()
     cfg = base.model_copy(update=sel["chosen"])
-
-    t = time.perf_counter()
-    say("final reader on all of train")
-    final = fit_reader(
-        train,
-        cfg,
-        device=args.device,
-        tokenizer=tok_bb[1],
-        backbone=tok_bb[0],
-        windows=train_w,
-        progress=say,
-    )
-    timings["final_train"] = round(time.perf_counter() - t, 1)
-    parts_dir = out / "reader"
-    files = save_split(final, parts_dir)
-    t = time.perf_counter()
-    rows = _with_gold(score_detailed(final, dev, windows=dev_w)[cfg.max_answer_length], dev)
-    timings["final_score_dev"] = round(time.perf_counter() - t, 1)
-    result["final"] = {
-        "settings": sel["chosen"],
-        "dev": _scores(rows, dev),
-        "dev_baseline_best_overlap_sentence": sentence_baseline(dev),
-        "train_stats": {k: v for k, v in final.train_stats.items() if k != "trainer"}
-        | {"epoch_loss": final.train_stats["trainer"]["epoch_loss"]},
-        "saved_parts": [f.name for f in files],
-        "max_part_bytes": max(f.stat().st_size for f in files),
-    }
-    baseline = result["final"]["dev_baseline_best_overlap_sentence"]
-    say(f"final dev: {result['final']['dev']}  baseline {baseline}")
-    with tempfile.TemporaryDirectory(prefix="qa-reader-rt-") as tmp:
-        check = load_assembled(parts_dir, tmp)
-    check.model.to(args.device)
-    n_rt = min(16, len(dev))
-    again = score_detailed(check, dev[:n_rt], windows=dev_w[:n_rt])[cfg.max_answer_length]
-    same = sum(a["text"] == b["text"] for a, b in zip(again, rows[:n_rt], strict=True))
-    result["final"]["roundtrip"] = {
-        "questions": n_rt,
-        "same_answer": same,
-        "note": "reassembled fp16 reader vs the fp32 one",
-    }
-    say(f"split save / reassemble round trip: {same}/{n_rt} identical answers")
-    write()
     gold = {
         e.id: {
             "answer_text": e.answer_text,
@@ -352,48 +376,100 @@ def main() -> None:
         }
         for e in dev
     }
-    predictions: dict[str, Any] = {"final": rows}
+    predictions: dict[str, Any] = {}
 
     def write_predictions() -> None:
         pred_path.write_text(json.dumps({"dev_gold": gold, "readers": predictions}) + "\n")
 
-    write_predictions()
-
-    half_a, half_b = split_articles(train, 0.5, args.seed + 1)
-    arts = [{article_id(train[i]) for i in h} for h in (half_a, half_b)]
-    assert not arts[0] & arts[1] and not set(half_a) & set(half_b)
-    protocol = f"train split in two halves by article (seed {args.seed + 1})"
-    result["crossfit"] = {
-        "protocol": protocol,
-        "articles_in_both": len(arts[0] & arts[1]),
-        "halves": {},
-    }
-    for name, idx in (("A", half_a), ("B", half_b)):
+    def run_final() -> None:
         t = time.perf_counter()
-        say(f"cross-fit reader {name}: {len(idx)} q, {len(arts[name == 'B'])} articles")
-        r = fit_reader(
-            _subset(train, idx),
-            cfg,
+        say("final reader on all of train")
+        final = fit_reader(
+            train,
+            cfg.model_copy(update={"max_train_windows": args.max_train_windows}),
             device=args.device,
             tokenizer=tok_bb[1],
             backbone=tok_bb[0],
-            windows=_subset(train_w, idx),
+            windows=train_w,
             progress=say,
         )
-        rows = _with_gold(score_detailed(r, dev, windows=dev_w)[cfg.max_answer_length], dev)
-        predictions[name] = rows
-        result["crossfit"]["halves"][name] = {
-            "n_train": len(idx),
-            "articles": sorted(arts[name == "B"]),
+        timings["final_train"] = round(time.perf_counter() - t, 1)
+        parts_dir = out / "reader" if args.out_dir else CACHE.with_name("qa_reader_parts")
+        files = save_split(final, parts_dir)
+        t = time.perf_counter()
+        rows = _with_gold(score_detailed(final, dev, windows=dev_w)[cfg.max_answer_length], dev)
+        timings["final_score_dev"] = round(time.perf_counter() - t, 1)
+        result["final"] = {
+            "settings": sel["chosen"],
             "dev": _scores(rows, dev),
-            "seconds": round(time.perf_counter() - t, 1),
+            "dev_baseline_best_overlap_sentence": sentence_baseline(dev),
+            "train_stats": {k: v for k, v in final.train_stats.items() if k != "trainer"}
+            | {"epoch_loss": final.train_stats["trainer"]["epoch_loss"]},
+            "saved_parts": [f.name for f in files],
+            "max_part_bytes": max(f.stat().st_size for f in files),
         }
-        say(f"cross-fit {name} dev: {result['crossfit']['halves'][name]['dev']}")
-        timings[f"crossfit_{name}"] = round(time.perf_counter() - t, 1)
-        write_predictions()
+        baseline = result["final"]["dev_baseline_best_overlap_sentence"]
+        say(f"final dev: {result['final']['dev']}  baseline {baseline}")
+        with tempfile.TemporaryDirectory(prefix="qa-reader-rt-") as tmp:
+            check = load_assembled(parts_dir, tmp)
+        check.model.to(args.device)
+        n_rt = min(args.roundtrip_questions, len(dev))
+        again = score_detailed(check, dev[:n_rt], windows=dev_w[:n_rt])[cfg.max_answer_length]
+        same = sum(a["text"] == b["text"] for a, b in zip(again, rows[:n_rt], strict=True))
+        result["final"]["roundtrip"] = {
+            "questions": n_rt,
+            "same_answer": same,
+            "note": "reassembled fp16 reader vs the fp32 one",
+        }
+        say(f"split save / reassemble round trip: {same}/{n_rt} identical answers")
         write()
-        del r
-    say(f"done -> {res_path}, {pred_path}, {parts_dir}")
+        predictions["final"] = rows
+        write_predictions()
+
+    def run_crossfit() -> None:
+        half_a, half_b = split_articles(train, 0.5, args.seed + 1)
+        arts = [{article_id(train[i]) for i in h} for h in (half_a, half_b)]
+        assert not arts[0] & arts[1] and not set(half_a) & set(half_b)
+        protocol = f"train split in two halves by article (seed {args.seed + 1})"
+        result["crossfit"] = {
+            "protocol": protocol,
+            "articles_in_both": len(arts[0] & arts[1]),
+            "halves": {},
+        }
+        for name, idx in (("A", half_a), ("B", half_b)):
+            if name not in args.halves:
+                continue
+            t = time.perf_counter()
+            say(f"cross-fit reader {name}: {len(idx)} q, {len(arts[name == 'B'])} articles")
+            r = fit_reader(
+                _subset(train, idx),
+                cfg.model_copy(update={"max_train_windows": args.crossfit_max_train_windows}),
+                device=args.device,
+                tokenizer=tok_bb[1],
+                backbone=tok_bb[0],
+                windows=_subset(train_w, idx),
+                progress=say,
+            )
+            rows = _with_gold(score_detailed(r, dev, windows=dev_w)[cfg.max_answer_length], dev)
+            predictions[name] = rows
+            result["crossfit"]["halves"][name] = {
+                "n_train": len(idx),
+                "articles": sorted(arts[name == "B"]),
+                "dev": _scores(rows, dev),
+                "seconds": round(time.perf_counter() - t, 1),
+            }
+            say(f"cross-fit {name} dev: {result['crossfit']['halves'][name]['dev']}")
+            timings[f"crossfit_{name}"] = round(time.perf_counter() - t, 1)
+            write_predictions()
+            write()
+            del r
+
+    stages = (run_crossfit, run_final) if args.crossfit_first else (run_final, run_crossfit)
+    if args.skip_final:
+        stages = (run_crossfit,)
+    for stage in stages:
+        stage()
+    say(f"done -> {res_path}, {pred_path}")
 
 
 if __name__ == "__main__":

@@ -232,6 +232,26 @@ def main(argv: list[str] | None = None) -> None:
 
     y_sel = np.array([r["y_failed"] for r in sel])
     y_rep = np.array([r["y_failed"] for r in rep])
+    if len(set(y_sel.tolist())) < 2 or len(set(y_rep.tolist())) < 2:
+        # One class only (e.g. readers that fail every question): no AUC is defined, and
+        # nothing can be validated. Say so instead of writing a number.
+        why = (
+            f"other-reader failure rate {y_sel.mean():.2f} (selection) / {y_rep.mean():.2f} "
+            "(report): one class only, ROC-AUC undefined; the readers are too weak to validate "
+            "a difficulty measure"
+        )
+        out = {
+            "benchmark": "difficulty vs an independent reader's failure (not computable)",
+            "predictions": [_shown(p) for p in args.predictions],
+            "not_computable": why,
+            "n_rows": {"selection": len(sel), "report": len(rep)},
+            "machine": {"loadavg": os.getloadavg(), "cpu_count": os.cpu_count()},
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"not computable: {why} -> {args.output}")
+        return
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
     model.fit(matrix(sel, COMBINED), y_sel)
     scores_sel = {n: matrix(sel, (n,)).ravel() for n in SIGNALS}

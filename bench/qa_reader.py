@@ -433,6 +433,7 @@ def main() -> None:
         protocol = f"train split in two halves by article (seed {args.seed + 1})"
         result["crossfit"] = {
             "protocol": protocol,
+            "dev_baseline_best_overlap_sentence": sentence_baseline(dev),
             "articles_in_both": len(arts[0] & arts[1]),
             "halves": {},
         }

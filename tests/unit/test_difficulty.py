@@ -196,5 +196,5 @@ def test_validated_aucs_are_the_benchmarks_figures() -> None:
 
     results = Path(__file__).resolve().parents[2] / "bench" / "results"
     old = json.loads((results / "qa_difficulty_passages_v1.json").read_text())
-    assert difficulty.LEXICAL_VALIDATED_AUC == old["reader"]["roc_auc"]["lexical_proxy"]
+    assert old["reader"]["roc_auc"]["lexical_proxy"] == difficulty.LEXICAL_VALIDATED_AUC
     assert difficulty.READER_VALIDATED_AUC is None

@@ -1,31 +1,40 @@
-"""Real-data benchmark: does the difficulty score predict reader failure on COVID-QA dev?
+"""Real-data benchmark: does a difficulty score predict an *independent* reader's failure?
 
-Usage: nice -n 10 python bench/qa_difficulty.py [--quick] [--reader DIR]
+Usage: python bench/qa_difficulty.py [--predictions FILE] [--data DIR] [--output FILE]
 
-For each dev question (read in the same passages as bench/qa_reader.py) the reader saved by
-bench/qa_reader.py (bench/.cache/qa_reader/) answers; failure = SQuAD F1 < 0.5. Reported:
+Input: the per-question outputs of bench/qa_reader.py on full-context COVID-QA dev
+(bench/results/qa_reader_predictions.json): readers A and B were trained on disjoint article
+halves of COVID-QA train (cross-fitting), and each answered every dev question. Failure of a
+reader on a question = SQuAD F1 < 0.5 against the gold answer.
 
-- ROC-AUC of the model-free ``LexicalDifficulty`` proxy against that failure (the honest
-  number: the proxy never sees the reader);
-- ROC-AUC of the reader's own gold-free uncertainty (1 − confidence) against its failure —
-  selective-prediction quality of the same reader, not circular in the label, but the same
-  model;
-- ROC-AUC of the recipe's ``ReaderDifficulty`` computed with the *same* reader: circular (the
-  score contains the reader's F1 against the gold answer), so near 1 by construction and only
-  a sanity check. A fair test of the reader score needs a second, cross-fitted reader (trained
-  on other data than the one whose failure is predicted), outside this CPU budget;
-- overlap of the real questions with their documents: share with zero content-word overlap,
-  quantiles and a histogram (against the passage, the whole article and the answer sentence).
+A difficulty score for question q is computed with one reader (X) plus signals of the item
+itself (its question and answer, as the critic has them for a generated item), and is scored
+against the failure of the *other* reader (Y), which never shared training data with X. Both
+directions (A→B, B→A) are used.
 
-CPU budget: ≤ 5 min on 2 free cores (203 dev passages ≈ 300 window forwards; no training).
-Use the same ``--passage-chars`` and seed as the qa_reader.py run that trained the reader.
-Without a saved reader only the overlap statistics and the proxy's distribution are written.
+Signals (higher = harder, fixed a priori): the recipe's reader score 1 − F1_X × confidence_X
+(``ReaderDifficulty`` with the recipe's confidence, sigmoid(best span − null score)); X's
+gold-free confidence (1 − span probability, entropy over candidate spans, −margin to the
+runner-up, 1 − start × end peak); 1 − question overlap with X's predicted answer sentence;
+the rank of the answer sentence when the article's sentences are retrieved with the question
+(TF-IDF); answer length and type; and the lexical proxy (1 − overlap with the answer sentence,
+``LexicalDifficulty``, reader-free). Agreement between A and B is reported apart: it uses the
+target reader's own answer, so it is not an independent predictor.
+
+Protocol: dev articles are split in two halves by a seed ("selection" / "report"). On the
+selection half only: logistic-regression weights for the combined score and the bin edges
+(quartiles of each score). On the report half: ROC-AUC (95 % bootstrap interval) of every
+score and the failure rate of Y per bin, with a monotonicity check. The trivial baseline is a
+constant score (AUC 0.5) and Y's overall failure rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,164 +46,280 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from qa_reader import CACHE, load_split  # noqa: E402
+from qa_covid import article_id, content_words, load_split, sentences, set_data_dir  # noqa: E402
 
-from clinsynth.evaluators.answer import answer_f1  # noqa: E402
-from clinsynth.evaluators.difficulty import (  # noqa: E402
-    LexicalDifficulty,
-    ReaderAnswer,
-    ReaderDifficulty,
-    answer_sentence,
+from clinsynth.evaluators.difficulty import LexicalDifficulty  # noqa: E402
+from clinsynth.finetune import QAExample, f1  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+FAIL_F1 = 0.5
+SIGNALS = (
+    "reader_score",
+    "low_span_prob",
+    "entropy",
+    "neg_margin",
+    "low_start_end",
+    "null_gap",
+    "pred_sentence_novelty",
+    "answer_sentence_rank",
+    "answer_words",
+    "answer_is_number",
+    "lexical",
 )
-from clinsynth.evaluators.overlap import lexical_overlap  # noqa: E402
-from clinsynth.finetune import QAExample, QAPrediction  # noqa: E402
+COMBINED = (
+    "reader_score",
+    "low_span_prob",
+    "entropy",
+    "neg_margin",
+    "pred_sentence_novelty",
+    "answer_sentence_rank",
+    "answer_words",
+)
 
-RESULTS = REPO / "bench" / "results" / "qa_difficulty.json"
-BUDGET = "<= 5 min on 2 free CPU cores (prediction only; the reader comes from qa_reader.py)"
 
-
-def overlap_stats(values: list[float]) -> dict[str, Any]:
-    """Share at zero, mean, quantiles and a 10-bin histogram of overlap values in [0, 1]."""
-    arr = np.asarray(values, dtype=float)
-    counts, edges = np.histogram(arr, bins=10, range=(0.0, 1.0))
+def monotone_bins(scores: np.ndarray, failed: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    """Failure rate per bin of ``scores`` cut at ``edges``, and whether it never decreases."""
+    idx = np.searchsorted(edges, scores, side="right")
+    rates, counts = [], []
+    for b in range(len(edges) + 1):
+        sel = idx == b
+        counts.append(int(sel.sum()))
+        rates.append(float(failed[sel].mean()) if sel.any() else None)
+    present = [r for r in rates if r is not None]
+    rising = all(a <= b + 1e-12 for a, b in itertools.pairwise(present))
     return {
-        "n": int(arr.size),
-        "share_zero": round(float(np.mean(arr == 0.0)), 4),
-        "share_le_0.5": round(float(np.mean(arr <= 0.5)), 4),
-        "mean": round(float(arr.mean()), 4),
-        "quantiles": {
-            str(q): round(float(np.quantile(arr, q)), 4) for q in (0.1, 0.25, 0.5, 0.75, 0.9)
-        },
-        "histogram": {"edges": [round(float(e), 2) for e in edges], "counts": counts.tolist()},
+        "edges": [round(float(e), 4) for e in edges],
+        "n": counts,
+        "failure_rate": [None if r is None else round(r, 4) for r in rates],
+        "monotone_non_decreasing": rising,
     }
 
 
-def auc(scores: list[float], failed: list[bool]) -> float | None:
-    """ROC-AUC of ``scores`` for predicting ``failed`` (None if only one class occurs)."""
+def auc_with_ci(
+    y: np.ndarray,
+    s: np.ndarray,
+    seed: int,
+    n_boot: int = 1000,
+    groups: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """ROC-AUC and a percentile bootstrap 95 % interval, resampling whole ``groups`` (the
+    questions: each has one row per direction) or single rows."""
     from sklearn.metrics import roc_auc_score
 
-    if len(set(failed)) < 2:
-        return None
-    return round(float(roc_auc_score(failed, scores)), 4)
-
-
-def _mean_where(values: list[float], flags: list[bool], flag: bool) -> float | None:
-    chosen = [v for v, f in zip(values, flags, strict=True) if f is flag]
-    return round(float(np.mean(chosen)), 4) if chosen else None
-
-
-class _Replay:
-    """A ``QAReaderLike`` that replays one precomputed answer (scoring without re-running)."""
-
-    def __init__(self, reply: ReaderAnswer) -> None:
-        self.reply = reply
-
-    def answer(self, question: str, context: str) -> ReaderAnswer:
-        return self.reply
-
-
-def reader_section(reader_dir: Path, dev: list[QAExample]) -> dict[str, Any]:
-    """Reader failure on ``dev`` and how well each score predicts it."""
-    from clinsynth.finetune import Reader
-    from clinsynth.recipes.qa.reader import confidence_of
-
-    reader = Reader.load(reader_dir)
-    t0 = time.perf_counter()
-    preds: list[QAPrediction] = [p.with_threshold(float("inf")) for p in reader.predict(dev)]
-    seconds = time.perf_counter() - t0
-    lexical = LexicalDifficulty()
-    f1s, failed, proxy, unsure, circular = [], [], [], [], []
-    for ex, pred in zip(dev, preds, strict=True):
-        gold = ex.answer_text or "unanswerable"
-        f1 = answer_f1(pred.text or "", gold)
-        conf = confidence_of(pred)
-        f1s.append(f1)
-        failed.append(f1 < 0.5)
-        proxy.append(lexical.score(ex.question, ex.context, gold).difficulty)
-        unsure.append(1.0 - conf)
-        reply = ReaderAnswer(text=pred.text, abstained=False, confidence=conf)
-        circular.append(ReaderDifficulty(_Replay(reply)).score(ex.question, ex.context, gold))
+    if len(set(y.tolist())) < 2:
+        return {"roc_auc": None, "ci95": None}
+    keys = np.arange(len(y)) if groups is None else groups
+    uniq = np.unique(keys)
+    members = {k: np.flatnonzero(keys == k) for k in uniq}
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        i = np.concatenate([members[k] for k in rng.choice(uniq, len(uniq))])
+        if len(set(y[i].tolist())) == 2:
+            boots.append(roc_auc_score(y[i], s[i]))
+    lo, hi = np.percentile(boots, [2.5, 97.5])
     return {
-        "reader_dir": str(reader_dir),
-        "reader_train_stats": {k: v for k, v in reader.train_stats.items() if k.startswith("n_")},
-        "predict_seconds": round(seconds, 1),
-        "reader_f1_mean": round(100 * float(np.mean(f1s)), 2),
-        "failure_rate": round(float(np.mean(failed)), 4),
-        "failure": "SQuAD F1 of the reader's forced answer < 0.5",
-        "roc_auc": {
-            "lexical_proxy": auc(proxy, failed),
-            "reader_uncertainty_gold_free": auc(unsure, failed),
-            "reader_difficulty_same_reader_CIRCULAR": auc([c.difficulty for c in circular], failed),
-        },
-        "lexical_proxy_mean": {
-            "failed": _mean_where(proxy, failed, True),
-            "succeeded": _mean_where(proxy, failed, False),
-        },
+        "roc_auc": round(float(roc_auc_score(y, s)), 4),
+        "ci95": [round(float(lo), 4), round(float(hi), 4)],
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="first 40 dev questions")
-    parser.add_argument("--reader", type=Path, default=CACHE, help="saved reader directory")
-    parser.add_argument("--passage-chars", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args()
-    output = args.output or (
-        RESULTS.with_name("qa_difficulty_quick.json") if args.quick else RESULTS
-    )
-    t0 = time.perf_counter()
-    dev = load_split("dev", args.passage_chars, args.seed)
-    articles = load_split("dev", None)
-    if args.quick:
-        dev, articles = dev[:40], articles[:40]
-    sentence_overlap = []
+def _sentence_of(ctx: str, spans: list[tuple[int, int]], pos: int) -> tuple[int, int]:
+    for a, b in spans:
+        if a <= pos < b:
+            return a, b
+    return spans[-1]
+
+
+def features(ex: QAExample, row: dict[str, Any], rank: int) -> dict[str, float]:
+    """The signals of one (question, scoring reader X) pair; higher = harder."""
+    gold_f1 = f1(row["text"], ex.answer_text)
+    margin = (row["score"] or 0.0) - row["null_score"]
+    confidence = 1.0 / (1.0 + math.exp(-max(min(margin, 50.0), -50.0)))
+    spans = sentences(ex.context)
+    pred_sentence = ex.context[slice(*_sentence_of(ex.context, spans, row["start"] or 0))]
+    q = content_words(ex.question)
+    novelty = 1.0 - len(q & content_words(pred_sentence)) / max(1, len(q))
+    answer = ex.answer_text or ""
+    lexical = LexicalDifficulty().score(ex.question, ex.context, answer).difficulty
+    return {
+        "reader_score": 1.0 - gold_f1 * confidence,
+        "low_span_prob": 1.0 - row["p_best"],
+        "entropy": row["entropy"],
+        "neg_margin": -row["margin"],
+        "low_start_end": 1.0 - row["p_start"] * row["p_end"],
+        "null_gap": row["null_score"] - (row["score"] or 0.0),
+        "pred_sentence_novelty": novelty,
+        "answer_sentence_rank": math.log1p(rank),
+        "answer_words": math.log1p(len(answer.split())),
+        "answer_is_number": float(any(ch.isdigit() for ch in answer)),
+        "lexical": lexical,
+    }
+
+
+def answer_sentence_ranks(dev: list[QAExample]) -> dict[str, int]:
+    """Rank (0 = first) of the gold answer's sentence among its article's sentences when they
+    are retrieved with the question by TF-IDF cosine (vocabulary fitted per article)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    ranks = {}
     for ex in dev:
-        assert ex.answer_start is not None and ex.answer_end is not None
-        sentence = answer_sentence(ex.context, ex.answer_start, ex.answer_end)
-        sentence_overlap.append(lexical_overlap(ex.question, sentence))
-    result: dict[str, Any] = {
-        "benchmark": "covid_qa dev: difficulty score vs reader failure; question overlap",
-        "quick": args.quick,
-        "cpu_budget": BUDGET,
-        "n_dev_questions": len(dev),
-        "contexts": f"passages of {args.passage_chars} chars around the gold answer "
-        f"(seed {args.seed}), as in qa_reader.py",
-        "overlap_of_real_questions": {
-            "with_passage": overlap_stats([lexical_overlap(e.question, e.context) for e in dev]),
-            "with_whole_article": overlap_stats(
-                [lexical_overlap(e.question, e.context) for e in articles]
-            ),
-            "with_answer_sentence": overlap_stats(sentence_overlap),
-        },
-    }
-    if (args.reader / "config.json").is_file():
-        result["reader"] = reader_section(args.reader, dev)
-    else:
-        result["reader"] = None
-        result["note"] = f"no saved reader at {args.reader}: run bench/qa_reader.py first"
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
-    ov = result["overlap_of_real_questions"]
-    print(
-        f"real questions with zero content-word overlap: passage "
-        f"{ov['with_passage']['share_zero']:.1%}, article "
-        f"{ov['with_whole_article']['share_zero']:.1%}; median overlap with passage "
-        f"{ov['with_passage']['quantiles']['0.5']:.2f}"
+        spans = sentences(ex.context)
+        texts = [ex.context[a:b] for a, b in spans]
+        vec = TfidfVectorizer(stop_words="english").fit([*texts, ex.question])
+        sims = (vec.transform(texts) @ vec.transform([ex.question]).T).toarray().ravel()
+        target = spans.index(_sentence_of(ex.context, spans, ex.answer_start or 0))
+        ranks[ex.id] = int((sims > sims[target]).sum())
+    return ranks
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--predictions",
+        type=Path,
+        nargs="+",
+        default=[RESULTS / "qa_reader_predictions.json"],
+        help="one or more qa_reader prediction files (readers merged; A and B needed)",
     )
-    if result["reader"]:
-        r = result["reader"]
-        print(
-            f"reader F1 {r['reader_f1_mean']:.1f}, failure rate {r['failure_rate']:.1%}; "
-            f"ROC-AUC vs failure: lexical proxy {r['roc_auc']['lexical_proxy']}, reader "
-            f"uncertainty {r['roc_auc']['reader_uncertainty_gold_free']}, reader difficulty "
-            f"(same reader, circular) {r['roc_auc']['reader_difficulty_same_reader_CIRCULAR']}"
+    p.add_argument("--data", type=Path, default=None, help="covid_qa folder")
+    p.add_argument("--output", type=Path, default=RESULTS / "qa_difficulty.json")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    t0 = time.perf_counter()
+    set_data_dir(args.data)
+    rows: dict[str, dict[str, Any]] = {}
+    for path in args.predictions:
+        for name, rs in json.loads(path.read_text())["readers"].items():
+            rows[name] = {r["id"]: r for r in rs}
+    if not {"A", "B"} <= set(rows):
+        raise SystemExit(f"need cross-fit readers A and B, got {sorted(rows)}")
+    if set(rows["A"]) != set(rows["B"]):
+        raise SystemExit("readers A and B answered different dev questions")
+    dev = [ex for ex in load_split("dev") if ex.id in rows["A"]]
+    ranks = answer_sentence_ranks(dev)
+    arts = sorted({article_id(e) for e in dev})
+    np.random.default_rng(args.seed).shuffle(arts)
+    selection_arts = set(arts[: len(arts) // 2])
+    table = []  # (part, direction, features, other failed, agreement)
+    for x, y in (("A", "B"), ("B", "A")):
+        for ex in dev:
+            fx, fy = rows[x][ex.id], rows[y][ex.id]
+            table.append(
+                {
+                    "part": "selection" if article_id(ex) in selection_arts else "report",
+                    "direction": f"{x}->{y}",
+                    "id": ex.id,
+                    "x": features(ex, fx, ranks[ex.id]),
+                    "y_failed": float(f1(fy["text"], ex.answer_text) < FAIL_F1),
+                    "disagreement": 1.0 - f1(fx["text"], fy["text"]),
+                }
+            )
+    sel = [r for r in table if r["part"] == "selection"]
+    rep = [r for r in table if r["part"] == "report"]
+
+    def matrix(rs: list[dict[str, Any]], names: tuple[str, ...]) -> np.ndarray:
+        return np.array([[r["x"][n] for n in names] for r in rs])
+
+    y_sel = np.array([r["y_failed"] for r in sel])
+    y_rep = np.array([r["y_failed"] for r in rep])
+    if len(set(y_sel.tolist())) < 2 or len(set(y_rep.tolist())) < 2:
+        # One class only (e.g. readers that fail every question): no AUC is defined, and
+        # nothing can be validated. Say so instead of writing a number.
+        why = (
+            f"other-reader failure rate {y_sel.mean():.2f} (selection) / {y_rep.mean():.2f} "
+            "(report): one class only, ROC-AUC undefined; the readers are too weak to validate "
+            "a difficulty measure"
         )
-    else:
-        print(result["note"])
-    print(f"-> {output}")
+        out = {
+            "benchmark": "difficulty vs an independent reader's failure (not computable)",
+            "predictions": [_shown(p) for p in args.predictions],
+            "not_computable": why,
+            "n_rows": {"selection": len(sel), "report": len(rep)},
+            "machine": {"loadavg": os.getloadavg(), "cpu_count": os.cpu_count()},
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"not computable: {why} -> {args.output}")
+        return
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    model.fit(matrix(sel, COMBINED), y_sel)
+    scores_sel = {n: matrix(sel, (n,)).ravel() for n in SIGNALS}
+    scores_rep = {n: matrix(rep, (n,)).ravel() for n in SIGNALS}
+    scores_sel["combined"] = model.predict_proba(matrix(sel, COMBINED))[:, 1]
+    scores_rep["combined"] = model.predict_proba(matrix(rep, COMBINED))[:, 1]
+    scores_sel["disagreement"] = np.array([r["disagreement"] for r in sel])
+    scores_rep["disagreement"] = np.array([r["disagreement"] for r in rep])
+    report: dict[str, Any] = {}
+    groups = np.array([r["id"] for r in rep])
+    direction = np.array([r["direction"] for r in rep])
+    for name in scores_rep:
+        edges = np.unique(np.quantile(scores_sel[name], [0.25, 0.5, 0.75]))
+        by_dir = {
+            d: auc_with_ci(
+                y_rep[direction == d], scores_rep[name][direction == d], args.seed, n_boot=1
+            )["roc_auc"]
+            for d in ("A->B", "B->A")
+        }
+        report[name] = {
+            "report": auc_with_ci(y_rep, scores_rep[name], args.seed, groups=groups)
+            | {"by_direction": by_dir, "bins": monotone_bins(scores_rep[name], y_rep, edges)},
+            "selection_auc": auc_with_ci(y_sel, scores_sel[name], args.seed, n_boot=1)["roc_auc"],
+        }
+    weights = model[-1].coef_.ravel().tolist()
+    result = {
+        "benchmark": "difficulty score vs an independent (cross-fitted) reader's failure, "
+        "COVID-QA dev, full-context readers",
+        "predictions": [_shown(p) for p in args.predictions],
+        "failure": f"SQuAD F1 < {FAIL_F1} of the other reader against the gold answer",
+        "protocol": {
+            "readers": "A, B trained on disjoint article halves of COVID-QA train "
+            "(bench/qa_reader.py cross-fit); each question scored with X, target = Y's failure, "
+            "both directions pooled (2 rows per question)",
+            "split": f"dev articles shuffled with seed {args.seed}: first half = selection "
+            "(weights of 'combined' and bin edges chosen here), second half = report "
+            "(all figures under 'report'); never the other way round",
+            "selection_articles": sorted(selection_arts),
+            "n_rows": {"selection": len(sel), "report": len(rep)},
+            "n_questions": {"selection": len(sel) // 2, "report": len(rep) // 2},
+            "bins": "quartile edges of each score on the selection half",
+            "combined_signals": list(COMBINED),
+            "combined_weights_standardized": {
+                n: round(w, 4) for n, w in zip(COMBINED, weights, strict=True)
+            },
+            "disagreement_note": "uses the target reader's own answer: not an independent "
+            "predictor, reported for reference only",
+        },
+        "trivial_baseline": {
+            "constant_score_auc": 0.5,
+            "failure_rate_report": round(float(y_rep.mean()), 4),
+            "failure_rate_selection": round(float(y_sel.mean()), 4),
+        },
+        "scores": report,
+        "machine": {"loadavg": os.getloadavg(), "cpu_count": os.cpu_count()},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    base = result["trivial_baseline"]["failure_rate_report"]
+    print(f"report half: {len(rep) // 2} questions x 2 directions; other-reader failure {base:.2f}")
+    for name, r in report.items():
+        b = r["report"]["bins"]
+        print(
+            f"  {name:22s} AUC {r['report']['roc_auc']} CI {r['report']['ci95']}  bins "
+            f"{b['failure_rate']} monotone={b['monotone_non_decreasing']}"
+        )
+    print(f"-> {args.output}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from langgraph.graph import MessagesState
 
 from clinsynth.config import DIFFICULTY_BANDS, parse_band
 
-CHAT_PROMPT_VERSION = "chat-v1"
+CHAT_PROMPT_VERSION = "chat-v2"
 
 CHAT_SYSTEM = (
     "You help clinicians and ML engineers build synthetic clinical training data. Use the "
@@ -18,7 +18,10 @@ CHAT_SYSTEM = (
     "generate_items with harder=true; to narrow the subject (for example 'more about "
     "dosing'), pass focus. After generating, list the accepted items and explain why they "
     "are hard using their measured scores (difficulty: 0 easy … 1 hard; lexical_overlap: "
-    "share of the question's words copied from the passage). Never invent items or scores."
+    "share of the question's words copied from the passage). A difficulty of null means it "
+    "was not graded (no validated measure): then do not call the items hard or harder, and "
+    "when generate_items says difficulty cannot be measured, tell the user so and pass on "
+    "its command. Never invent items or scores."
 )
 
 SESSION_BLOCK = (

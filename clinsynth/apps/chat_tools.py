@@ -18,6 +18,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field, field_validator
 
 from clinsynth.apps.chat_session import escalate, narrow
+from clinsynth.evaluators.difficulty import harder_not_measurable
 from clinsynth.tools.models import (
     GenerateArgs,
     GenerateResult,
@@ -144,6 +145,11 @@ def chat_tools(toolkit: ClinsynthToolkit) -> list[BaseTool]:
         topic = narrow(req.topic or state.get("topic"), req.focus)
         previous = state.get("last_difficulty")
         target: str | None
+        if req.harder and (why := _harder_not_measurable(toolkit)) is not None:
+            reply = json.dumps({"difficulty_measurable": False, "message": why})
+            return Command(
+                update={"messages": [ToolMessage(reply, tool_call_id=runtime.tool_call_id)]}
+            )
         if req.harder:
             target = escalate(previous, state.get("difficulty_target"))
         else:
@@ -219,6 +225,15 @@ def chat_tools(toolkit: ClinsynthToolkit) -> list[BaseTool]:
             args_schema=SaveRequest,
         ),
     ]
+
+
+def _harder_not_measurable(toolkit: ClinsynthToolkit) -> str | None:
+    """Why the toolkit's qa generations cannot be made measurably harder, or None."""
+    defaults = toolkit.run_defaults
+    if defaults.get("recipe", "qa") != "qa":
+        return None
+    reader = (defaults.get("recipe_options") or {}).get("reader_path")
+    return harder_not_measurable(reader is not None)
 
 
 def _error(runtime: ToolRuntime, exc: Exception) -> ToolMessage:

@@ -43,10 +43,18 @@ def register(app: typer.Typer) -> None:
         model: Annotated[
             str | None, typer.Option(help="model name at the endpoint [env CLINSYNTH_MODEL]")
         ] = None,
+        reader: Annotated[
+            Path | None,
+            typer.Option(
+                "--reader",
+                help="saved QA reader that measures difficulty (clinsynth train-reader makes "
+                "one); without it difficulty is not graded and 'harder' cannot be honoured",
+            ),
+        ] = None,
     ) -> None:
         """Talk to the agent: "give me 5 hard questions about …", "make them harder",
         "more about dosing", "save them". Type exit (or Ctrl-D) to leave."""
-        guard(_chat, thread, data_dir, store, embedder, base_url, model)
+        guard(_chat, thread, data_dir, store, embedder, base_url, model, reader)
 
 
 def _chat(
@@ -56,14 +64,21 @@ def _chat(
     embedder: str | None,
     base_url: str | None,
     model: str | None,
+    reader: Path | None = None,
 ) -> None:
     with phase("loading libraries (LangGraph, the chat agent)", show=console.is_terminal):
         from clinsynth.apps.chat import chat_model
         from clinsynth.tools.toolkit import ClinsynthToolkit
+    from clinsynth.cli_support import UserError
 
     update = {k: v for k, v in (("base_url", base_url), ("model", model)) if v is not None}
     settings = settings_from_env(store, embedder).model_copy(update=update)
-    toolkit = ClinsynthToolkit(settings, data_dir=data_dir)
+    defaults: dict[str, Any] = {}
+    if reader is not None:
+        if not reader.is_dir():
+            raise UserError(f"--reader {reader} is not a directory (clinsynth train-reader)")
+        defaults["recipe_options"] = {"reader_path": str(reader)}
+    toolkit = ClinsynthToolkit(settings, data_dir=data_dir, run_defaults=defaults)
     llm = chat_model(settings)  # fails here, with one line, when no endpoint is configured
     aio.run(_session(toolkit, llm, thread))
 
@@ -144,12 +159,15 @@ def _tool_line(message: Any) -> str:
     except json.JSONDecodeError:
         return f"{message.name}: done"
     if message.name == "generate_items":
+        if data.get("difficulty_measurable") is False:
+            return "generate_items: nothing generated · difficulty cannot be measured (no reader)"
         stats = data.get("measured_difficulty") or {}
+        measured = _fmt(stats["mean"]) if stats else "not graded"
         return (
             f"generate_items: {data['accepted']} accepted, {data['rejected']} rejected, "
             f"{data.get('surplus', 0)} surplus · target "
             f"{data['difficulty_target'] or 'any'} · measured difficulty "
-            f"{_fmt(stats.get('mean'))} (previous {_fmt(data['previous_measured_difficulty'])})"
+            f"{measured} (previous {_fmt(data['previous_measured_difficulty'])})"
         )
     if message.name == "search_corpus":
         return f"search_corpus: {len(data.get('passages') or [])} passages"

@@ -6,6 +6,12 @@ Two scorers share one protocol:
 - ``ReaderDifficulty``: an extractive QA reader (fine-tuned on real data, or any QA model
   behind the ``QAReaderLike`` protocol) answers the question; confident correct answers are
   easy: difficulty = 1 − correctness × confidence.
+
+No gate on an unvalidated number: a score carries the ROC-AUC with which its measure predicted
+an *independent* reader's failure on held-out real questions (bench/qa_difficulty.py, written
+to bench/results/qa_difficulty.json). Below :data:`MIN_VALIDATED_AUC`, or never validated,
+:func:`difficulty_check` records the number as "not graded" and says why; it neither rejects
+nor sends the item back, so it cannot steer generation.
 """
 
 from __future__ import annotations
@@ -18,12 +24,27 @@ from clinsynth.evaluators.answer import answer_f1, is_unanswerable, locate_answe
 from clinsynth.evaluators.overlap import lexical_overlap
 from clinsynth.schemas import CheckResult
 
+MIN_VALIDATED_AUC = 0.6
+"""A difficulty measure gates only if it predicted held-out reader failure at least this well."""
+LEXICAL_VALIDATED_AUC = 0.4572
+"""ROC-AUC of the lexical proxy against reader failure on COVID-QA dev (203 questions), from
+bench/results/qa_difficulty_passages_v1.json (a test keeps the two equal)."""
+READER_VALIDATED_AUC: float | None = None
+"""ROC-AUC of the reader score (one cross-fitted reader) against the other reader's failure on
+the report half of COVID-QA dev (bench/qa_difficulty.py); None: not validated yet — the
+full-context cross-fit run needs an accelerator, and the CPU-sized run cannot validate."""
+TRAIN_READER_COMMAND = "clinsynth train-reader"
+
 
 class DifficultyScore(BaseModel):
     """A difficulty measurement with what it was based on."""
 
     difficulty: float = Field(ge=0, le=1)
     scorer: str
+    validated_auc: float | None = Field(
+        default=None,
+        description="ROC-AUC of this measure against held-out reader failure; None: unvalidated",
+    )
     details: dict[str, float | str | bool | None] = Field(default_factory=dict)
     note: str | None = Field(default=None, description="what the measurement saw, for feedback")
 
@@ -67,6 +88,7 @@ class LexicalDifficulty:
     """
 
     name = "lexical"
+    validated_auc: float | None = LEXICAL_VALIDATED_AUC
 
     def score(self, question: str, context: str, answer: str) -> DifficultyScore:
         if is_unanswerable(answer):
@@ -74,6 +96,7 @@ class LexicalDifficulty:
             return DifficultyScore(
                 difficulty=round(overlap, 4),
                 scorer=self.name,
+                validated_auc=self.validated_auc,
                 details={"unanswerable": True, "overlap_with_context": round(overlap, 4)},
             )
         span = locate_answer(answer, context)
@@ -82,6 +105,7 @@ class LexicalDifficulty:
         return DifficultyScore(
             difficulty=round(1.0 - overlap, 4),
             scorer=self.name,
+            validated_auc=self.validated_auc,
             details={"unanswerable": False, "overlap_with_answer_sentence": round(overlap, 4)},
         )
 
@@ -96,9 +120,16 @@ class ReaderDifficulty:
 
     name = "reader"
 
-    def __init__(self, reader: QAReaderLike, *, correct_f1: float = 0.5) -> None:
+    def __init__(
+        self,
+        reader: QAReaderLike,
+        *,
+        correct_f1: float = 0.5,
+        validated_auc: float | None = READER_VALIDATED_AUC,
+    ) -> None:
         self.reader = reader
         self.correct_f1 = correct_f1
+        self.validated_auc = validated_auc
 
     def score(self, question: str, context: str, answer: str) -> DifficultyScore:
         got = self.reader.answer(question, context)
@@ -112,6 +143,7 @@ class ReaderDifficulty:
         return DifficultyScore(
             difficulty=round(1.0 - correctness * got.confidence, 4),
             scorer=self.name,
+            validated_auc=self.validated_auc,
             details={
                 "unanswerable": unanswerable,
                 "reader_answer": None if got.abstained else got.text,
@@ -123,29 +155,81 @@ class ReaderDifficulty:
         )
 
 
+def ungraded_reason(measured: DifficultyScore) -> str | None:
+    """Why ``measured`` may not gate (unvalidated or validated AUC below the bar), or None."""
+    auc = measured.validated_auc
+    if auc is None:
+        why = f"the {measured.scorer} measure was never validated against held-out reader failure"
+    elif auc < MIN_VALIDATED_AUC:
+        why = (
+            f"the {measured.scorer} measure predicted held-out reader failure with ROC-AUC "
+            f"{auc:.2f} (< {MIN_VALIDATED_AUC:.2f}; bench/results/qa_difficulty*.json)"
+        )
+    else:
+        return None
+    return (
+        f"{why}, so it may not gate or steer; train and cache a reader with "
+        f"`{TRAIN_READER_COMMAND}` and set option reader_path"
+    )
+
+
+DEFAULT_READER_DIR = ".clinsynth/qa_reader"
+"""Where ``clinsynth train-reader`` caches the default reader."""
+
+
+def harder_not_measurable(reader_configured: bool) -> str | None:
+    """Why "make them harder" cannot be honoured (no validated difficulty measure), or None."""
+    auc = READER_VALIDATED_AUC
+    if reader_configured and auc is not None and auc >= MIN_VALIDATED_AUC:
+        return None
+    if reader_configured:
+        measure = "the reader score " + (
+            "was never validated" if auc is None else f"has validated ROC-AUC {auc:.2f}"
+        )
+    else:
+        measure = (
+            f"without a reader only the lexical proxy is left, and it predicted held-out reader "
+            f"failure with ROC-AUC {LEXICAL_VALIDATED_AUC:.2f} (below {MIN_VALIDATED_AUC:.2f})"
+        )
+    return (
+        f"Difficulty cannot be measured here: {measure}, so 'harder' could not be checked and "
+        f"nothing was generated. To get a reader, run `{TRAIN_READER_COMMAND}` (trains and "
+        f"caches the default reader in {DEFAULT_READER_DIR}; slow on CPU), then start the chat "
+        f"with --reader {DEFAULT_READER_DIR}."
+    )
+
+
 def difficulty_check(measured: DifficultyScore, band: tuple[float, float]) -> CheckResult:
     """Pass when the measured difficulty lies in ``band``; too easy/hard items go back.
 
     The reason carries the scorer's note (e.g. what the reader answered), so feedback to the
-    generator is concrete.
+    generator is concrete. A measure without a validated AUC ≥ :data:`MIN_VALIDATED_AUC` is
+    recorded as "not graded" (passed, ``details["graded"] = False``) with the reason.
     """
     lo, hi = band
     value = measured.difficulty
-    if measured.scorer == LexicalDifficulty.name and measured.details.get("unanswerable"):
-        # Its proxy (overlap with the document) is capped by the overlap gate, so a band
-        # such as "hard" could never be met: recorded, not gated.
+    note = f"; {measured.note}" if measured.note else ""
+    why = ungraded_reason(measured)
+    if (
+        why is None
+        and measured.scorer == LexicalDifficulty.name
+        and measured.details.get("unanswerable")
+    ):
+        why = "the lexical proxy cannot grade unanswerable questions (configure a reader)"
+    if why is not None:
         return CheckResult(
             name="difficulty",
             score=value,
             passed=True,
-            reason=(
-                f"difficulty {value:.2f} not graded: the lexical proxy cannot grade unanswerable "
-                "questions (configure a reader: option reader_path)"
-            ),
-            details={"band": [lo, hi], "graded": False, **measured.details},
+            reason=f"difficulty {value:.2f} not graded ({measured.scorer}{note}): {why}",
+            details={
+                "band": [lo, hi],
+                "graded": False,
+                "validated_auc": measured.validated_auc,
+                **measured.details,
+            },
         )
     passed = lo <= value <= hi
-    note = f"; {measured.note}" if measured.note else ""
     if passed:
         reason = f"difficulty {value:.2f} within [{lo:.2f}, {hi:.2f}] ({measured.scorer}{note})"
     elif value < lo:
@@ -166,5 +250,10 @@ def difficulty_check(measured: DifficultyScore, band: tuple[float, float]) -> Ch
         reason=reason,
         threshold=lo if value < lo else hi,
         on_fail="revise",
-        details={"band": [lo, hi], **measured.details},
+        details={
+            "band": [lo, hi],
+            "graded": True,
+            "validated_auc": measured.validated_auc,
+            **measured.details,
+        },
     )

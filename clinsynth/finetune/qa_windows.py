@@ -154,9 +154,13 @@ class SampledWindows:
     def __len__(self) -> int:
         return len(self.slots)
 
-    def window(self, index: int) -> Window:
+    def window_index(self, index: int) -> int:
+        """Index into ``windows`` of this epoch's window in slot ``index``."""
         is_negative, ref, k = self.slots[index]
-        return self.windows[int(self._drawn[ref][k])] if is_negative else self.windows[ref]
+        return int(self._drawn[ref][k]) if is_negative else ref
+
+    def window(self, index: int) -> Window:
+        return self.windows[self.window_index(index)]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.window(index).features(labels=True)

@@ -118,28 +118,37 @@ def plan(text: str, messages: list[dict[str, Any]]) -> list[tuple[str, dict[str,
     return []
 
 
+def _graded(value: float | None) -> str:
+    return "not graded" if value is None else f"{value:.2f}"
+
+
 def _describe(results: dict[str, str]) -> str:
     """The final answer, written from the tool results."""
     if "generate_items" in results:
         data = json.loads(results["generate_items"]) if results["generate_items"][:1] == "{" else {}
         if not data:
             return f"Generation failed: {results['generate_items']}"
+        if data.get("difficulty_measurable") is False:
+            return str(data["message"])
         stats = data.get("measured_difficulty") or {}
         previous = data.get("previous_measured_difficulty")
         lines = [
             f"{data['accepted']} accepted items on '{data['topic']}' "
             f"(target {data['difficulty_target']}; measured difficulty mean "
-            f"{stats.get('mean', 0):.2f}, previous batch {previous}):"
+            f"{_graded(stats.get('mean'))}, previous batch {previous}):"
         ]
         for i, item in enumerate(data["items"], 1):
             scores = item["scores"]
             fields = item.get("item") or item  # as_tools results nest the item
             lines.append(
                 f"{i}. {fields['question']} — answer: {fields['answer']} "
-                f"(difficulty {item['difficulty']:.2f}, overlap "
+                f"(difficulty {_graded(item['difficulty'])}, overlap "
                 f"{scores.get('lexical_overlap', 0):.2f}, attempts {item['attempts']})"
             )
-        lines.append("They are hard because few of their words come from the answer sentence.")
+        if stats:
+            lines.append("They are hard because few of their words come from the answer sentence.")
+        else:
+            lines.append("Their difficulty was not graded: no validated measure without a reader.")
         return "\n".join(lines)
     if "save_items" in results:
         return f"Saved: {results['save_items']}"

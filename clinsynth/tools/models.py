@@ -99,7 +99,9 @@ class GeneratedItem(BaseModel):
 
     id: str
     item: dict[str, Any]
-    difficulty: float | None = Field(description="measured by the critic (0 easy … 1 hard)")
+    difficulty: float | None = Field(
+        description="graded by the critic (0 easy … 1 hard); None when the measure may not grade"
+    )
     scores: dict[str, float] = Field(description="every critic check's score")
     attempts: int
     source_ids: list[str]

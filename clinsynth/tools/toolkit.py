@@ -83,12 +83,22 @@ def summarize_run(run_dir: Path, run: RunConfig | None = None) -> GenerateResult
     )
 
 
+def _graded_difficulty(record: ItemRecord) -> float | None:
+    """The critic's difficulty score when it was graded (a validated measure), else None."""
+    score = record.provenance.critic_scores.get("difficulty")
+    reports = [a.report for a in record.history if a.report is not None]
+    checks = [c for c in reports[-1].checks if c.name == "difficulty"] if reports else []
+    if checks and checks[0].details.get("graded") is False:
+        return None
+    return score
+
+
 def _generated(record: ItemRecord) -> GeneratedItem:
     scores = record.provenance.critic_scores
     return GeneratedItem(
         id=record.id,
         item=record.item or {},
-        difficulty=scores.get("difficulty"),
+        difficulty=_graded_difficulty(record),
         scores=scores,
         attempts=record.provenance.attempts,
         source_ids=record.provenance.source_ids,

@@ -55,7 +55,7 @@ def test_system_prompt_renders_the_session() -> None:
     )
     assert "topic: heart failure" in text and "0.80-1.0" in text
     assert "measured difficulty of the last batch: 0.73" in text and "batches generated: 2" in text
-    assert CHAT_PROMPT_VERSION == "chat-v1"
+    assert CHAT_PROMPT_VERSION == "chat-v2"
 
 
 def test_generate_request_rejects_unknown_difficulty() -> None:

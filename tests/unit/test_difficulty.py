@@ -7,12 +7,17 @@ import pytest
 from clinsynth.config import parse_band
 from clinsynth.evaluators.answer import answer_f1
 from clinsynth.evaluators.difficulty import (
+    LEXICAL_VALIDATED_AUC,
+    MIN_VALIDATED_AUC,
     DifficultyScore,
     LexicalDifficulty,
     ReaderAnswer,
     ReaderDifficulty,
     difficulty_check,
+    harder_not_measurable,
 )
+
+VALID = 0.75  # a validated AUC above the bar, for the tests of grading itself
 
 CTX = (
     "The patient has heart failure. Echocardiography showed an ejection fraction of "
@@ -69,25 +74,58 @@ def test_parse_band_rejects(text: str) -> None:
     [(0.59, False, "too easy"), (0.6, True, "within"), (1.0, True, "within")],
 )
 def test_band_check_hard(value: float, passed: bool, word: str) -> None:
-    check = difficulty_check(DifficultyScore(difficulty=value, scorer="t"), (0.6, 1.0))
+    measured = DifficultyScore(difficulty=value, scorer="t", validated_auc=VALID)
+    check = difficulty_check(measured, (0.6, 1.0))
     assert check.passed is passed and word in check.reason
-    assert check.on_fail == "revise"
+    assert check.on_fail == "revise" and check.details["graded"] is True
+
+
+@pytest.mark.parametrize(
+    ("auc", "why"),
+    [(None, "never validated"), (0.59, "ROC-AUC 0.59 (< 0.60"), (0.457, "ROC-AUC 0.46 (< 0.60")],
+)
+def test_unvalidated_measure_is_recorded_not_graded(auc: float | None, why: str) -> None:
+    # Far too easy for the band, yet it neither fails nor sends the item back.
+    check = difficulty_check(
+        DifficultyScore(difficulty=0.1, scorer="t", validated_auc=auc), (0.6, 1.0)
+    )
+    assert check.passed and check.threshold is None and check.details["graded"] is False
+    assert "not graded" in check.reason and why in check.reason
+    assert "clinsynth train-reader" in check.reason and check.score == 0.1
+
+
+def test_lexical_proxy_is_never_graded_below_the_bar() -> None:
+    assert LEXICAL_VALIDATED_AUC < MIN_VALIDATED_AUC
+    easy = LexicalDifficulty().score("Which ejection fraction was shown?", CTX, ANSWER)
+    check = difficulty_check(easy, (0.6, 1.0))
+    assert check.passed and check.details["graded"] is False
+    assert easy.validated_auc == LEXICAL_VALIDATED_AUC
+
+
+def test_harder_is_refused_without_a_validated_reader() -> None:
+    message = harder_not_measurable(reader_configured=False)
+    assert message is not None and "cannot be measured" in message
+    assert f"{LEXICAL_VALIDATED_AUC:.2f}" in message and "clinsynth train-reader" in message
+    assert "nothing was generated" in message
 
 
 def test_lexical_proxy_does_not_gate_unanswerable_items() -> None:
     # Its unanswerable proxy is the overlap the overlap gate caps at 0.5: "hard" could never pass.
     proxy = LexicalDifficulty().score("Which vaccine was offered?", CTX, "unanswerable")
-    check = difficulty_check(proxy, (0.6, 1.0))
+    check = difficulty_check(proxy.model_copy(update={"validated_auc": VALID}), (0.6, 1.0))
     assert check.passed and "not graded" in check.reason and check.details["graded"] is False
+    assert "cannot grade unanswerable" in check.reason
     assert check.score == proxy.difficulty < 0.6
-    graded = ReaderDifficulty(FixedReader(None, 0.1, abstained=True)).score(  # a reader grades it
+    reader = FixedReader(None, 0.1, abstained=True)
+    graded = ReaderDifficulty(reader, validated_auc=VALID).score(  # a reader grades it
         "Which vaccine was offered?", CTX, "unanswerable"
     )
     assert not difficulty_check(graded, (0.0, 0.4)).passed
 
 
 def test_band_check_too_hard() -> None:
-    check = difficulty_check(DifficultyScore(difficulty=0.41, scorer="t"), (0.0, 0.4))
+    measured = DifficultyScore(difficulty=0.41, scorer="t", validated_auc=VALID)
+    check = difficulty_check(measured, (0.0, 0.4))
     assert not check.passed and "too hard" in check.reason
 
 
@@ -124,7 +162,8 @@ def test_reader_band_feedback_is_concrete(
     value: float, band: tuple[float, float], passed: bool, word: str
 ) -> None:
     reader = FixedReader("ejection fraction of 30 percent", 1 - value)
-    check = difficulty_check(ReaderDifficulty(reader).score("q?", CTX, ANSWER), band)
+    scorer = ReaderDifficulty(reader, validated_auc=VALID)
+    check = difficulty_check(scorer.score("q?", CTX, ANSWER), band)
     assert check.passed is passed and word in check.reason
     assert "correctly answered 'ejection fraction of 30 percent'" in check.reason
     assert check.details["reader_f1"] == 1.0
@@ -142,3 +181,20 @@ def test_reader_band_feedback_is_concrete(
 )
 def test_answer_f1(pred: str, gold: str, f1: float) -> None:
     assert answer_f1(pred, gold) == pytest.approx(f1, abs=1e-3)
+
+
+def test_validated_aucs_are_the_benchmarks_figures() -> None:
+    # The gate's numbers are measured, not chosen. The lexical proxy's is the ROC-AUC that the
+    # earlier passage-mode bench/qa_difficulty.py wrote (kept as qa_difficulty_passages_v1.json);
+    # the reader score has no validated AUC yet: the cross-fitted full-context run of
+    # bench/qa_reader.py + bench/qa_difficulty.py needs an accelerator (see README), and the
+    # CPU-sized run's interval is far too wide to validate anything.
+    import json
+    from pathlib import Path
+
+    from clinsynth.evaluators import difficulty
+
+    results = Path(__file__).resolve().parents[2] / "bench" / "results"
+    old = json.loads((results / "qa_difficulty_passages_v1.json").read_text())
+    assert old["reader"]["roc_auc"]["lexical_proxy"] == difficulty.LEXICAL_VALIDATED_AUC
+    assert difficulty.READER_VALIDATED_AUC is None

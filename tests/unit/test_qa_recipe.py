@@ -14,7 +14,7 @@ from clinsynth.agents.deps import Deps
 from clinsynth.agents.generator import make_generator
 from clinsynth.agents.reasoner import make_reasoner
 from clinsynth.config import ConfigError, RunConfig
-from clinsynth.evaluators.difficulty import ReaderAnswer
+from clinsynth.evaluators.difficulty import ReaderAnswer, ReaderDifficulty
 from clinsynth.llm import LLMRouter, StructuredLLM, UsageMeter
 from clinsynth.memory.embeddings import HashingEmbedder
 from clinsynth.memory.registry import AcceptedRegistry
@@ -164,10 +164,16 @@ def test_overlap_gate_follows_the_variant(options: dict[str, Any], passed: bool)
 def test_difficulty_reason_names_the_scorer() -> None:
     task = Task(id="t", index=0, recipe="qa", label="answerable", difficulty="hard")
     lexical = next(c for c in QARecipe().checks(task, COPYING, []) if c.name == "difficulty")
-    assert not lexical.passed and "no reader configured" in lexical.reason
+    # The lexical proxy is below the validated-AUC bar: recorded, not graded, and says why.
+    assert lexical.passed and lexical.details["graded"] is False
+    assert "no reader configured" in lexical.reason and "not graded" in lexical.reason
+    assert "clinsynth train-reader" in lexical.reason
     reader = StubReader("ejection fraction of 30 percent", 0.95)
+    scorer = ReaderDifficulty(reader, validated_auc=0.75)
     checked = [
-        c for c in QARecipe(reader=reader).checks(task, COPYING, []) if c.name == "difficulty"
+        c
+        for c in QARecipe(reader=reader, scorer=scorer).checks(task, COPYING, [])
+        if c.name == "difficulty"
     ]
     assert not checked[0].passed and "too easy" in checked[0].reason
     assert "correctly answered 'ejection fraction of 30 percent' with confidence 0.95" in (

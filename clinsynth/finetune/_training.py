@@ -70,6 +70,7 @@ def run_trainer(
     weight_decay, warmup_ratio, max_steps = hp.weight_decay, hp.warmup_ratio, hp.max_steps
 
     steps_per_epoch = max(1, -(-len(dataset) // batch_size))
+    cuda = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=output_dir,
         num_train_epochs=epochs,
@@ -88,7 +89,8 @@ def run_trainer(
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),  # mixed precision on a GPU only
     )
     trainer = Trainer(
         model=model,
@@ -117,7 +119,9 @@ def batched_outputs(
     model.eval()
     device = next(model.parameters()).device
     chunks: list[list[np.ndarray]] = [[] for _ in keys]
-    with torch.inference_mode():
+    on_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_gpu)
+    with torch.inference_mode(), autocast:
         for i in range(0, len(features), batch_size):
             batch = collator([plain(f) for f in features[i : i + batch_size]])
             out = model(**{k: v.to(device) for k, v in batch.items()})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,7 +22,7 @@ from clinsynth.finetune._training import (
 )
 from clinsynth.finetune.backbone import ResolvedBackbone, resolve_backbone
 from clinsynth.finetune.errors import DatasetError
-from clinsynth.finetune.metrics import classification_scores
+from clinsynth.finetune.metrics import best_f1_threshold, classification_scores
 
 Label = str | int
 _LABELS_FILE = "clinsynth_labels.json"
@@ -51,6 +51,12 @@ class ClassificationConfig(BaseModel):
     eval_fraction: float = Field(
         default=0.0, ge=0, lt=1, description="held-out stratified share of train when no eval set"
     )
+    decision: Literal["argmax", "val_f1"] = Field(
+        default="argmax",
+        description="binary tasks: predict the most probable class, or (val_f1) train on "
+        "1 - val_fraction of train and predict positive above the F1-best threshold on the rest",
+    )
+    val_fraction: float = Field(default=0.2, gt=0, lt=1, description="held out for val_f1")
     output_dir: str | None = None
 
     @model_validator(mode="after")
@@ -76,8 +82,13 @@ class Classifier:
         labels: Sequence[Label],
         max_length: int,
         batch_size: int = 64,
+        threshold: float | None = None,
+        positive_index: int = -1,
     ) -> None:
         self.model = model
+        self.threshold = threshold
+        """Binary tasks: predict the positive label when its probability is at least this."""
+        self.positive_index = positive_index % max(1, len(labels))
         self.tokenizer = tokenizer
         self.labels: list[Label] = list(labels)
         self.max_length = max_length
@@ -101,12 +112,22 @@ class Classifier:
         return shifted / shifted.sum(axis=1, keepdims=True)
 
     def predict(self, texts: Sequence[str]) -> list[Label]:
-        """The most probable label of each text."""
-        return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=1)]
+        """The most probable label of each text (binary, with a threshold: the positive label
+        when its probability reaches the threshold)."""
+        proba = self.predict_proba(texts)
+        if self.threshold is not None and len(self.labels) == 2:
+            pos = self.positive_index
+            return [self.labels[pos if p >= self.threshold else 1 - pos] for p in proba[:, pos]]
+        return [self.labels[i] for i in proba.argmax(axis=1)]
 
     def save(self, directory: str | Path) -> None:
         """Write model, tokenizer and label order to ``directory``."""
-        meta = {"labels": self.labels, "max_length": self.max_length}
+        meta = {
+            "labels": self.labels,
+            "max_length": self.max_length,
+            "threshold": self.threshold,
+            "positive_index": self.positive_index,
+        }
         save_model_dir(self.model, self.tokenizer, Path(directory), _LABELS_FILE, meta)
 
     @classmethod
@@ -117,7 +138,14 @@ class Classifier:
         model, tokenizer, meta = load_model_dir(
             AutoModelForSequenceClassification, Path(directory), _LABELS_FILE, "classifier"
         )
-        return cls(model, tokenizer, meta["labels"], meta["max_length"])
+        return cls(
+            model,
+            tokenizer,
+            meta["labels"],
+            meta["max_length"],
+            threshold=meta.get("threshold"),
+            positive_index=meta.get("positive_index", -1),
+        )
 
 
 class ClassifierResult(BaseModel):
@@ -131,6 +159,7 @@ class ClassifierResult(BaseModel):
     config: ClassificationConfig
     n_train: int
     n_eval: int
+    threshold: float | None = None
     train_seconds: float
     train_metrics: dict[str, float] = Field(default_factory=dict)
 
@@ -169,7 +198,10 @@ def train_classifier(
     """Fine-tune a sequence classifier on ``train``; score it on ``eval`` when given.
 
     Without ``eval``, ``cfg.eval_fraction`` > 0 holds out a stratified share of ``train``.
+    With ``cfg.decision == "val_f1"`` (binary), a further ``cfg.val_fraction`` of ``train`` is
+    held out to choose the decision threshold; the model trains on the rest.
     """
+    import torch
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -194,12 +226,18 @@ def train_classifier(
     if cfg.positive_label is not None and cfg.positive_label not in index:
         raise DatasetError(f"positive_label {cfg.positive_label!r} is not one of {labels}")
 
+    pos = index[cfg.positive_label] if cfg.positive_label is not None else len(labels) - 1
+    held: list[tuple[str, Label]] = []
+    if cfg.decision == "val_f1" and len(labels) == 2:
+        train_pairs, held = _split_eval(train_pairs, cfg.val_fraction, cfg.seed)
+
     backbone = resolve_backbone(cfg.backbone, allow_fallback=cfg.allow_fallback)
     seed_all(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(backbone.path_or_name, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(
         backbone.path_or_name,
         local_files_only=True,
+        dtype=torch.float32,  # train in float32 (autocast on GPU) even from fp16 weights
         num_labels=len(labels),
         id2label={i: str(lab) for i, lab in enumerate(labels)},
         label2id={str(lab): i for i, lab in enumerate(labels)},
@@ -222,12 +260,17 @@ def train_classifier(
             output_dir=out_dir,
         )
     seconds = time.perf_counter() - start
-    classifier = Classifier(model, tokenizer, labels, cfg.max_length, cfg.eval_batch_size)
+    classifier = Classifier(
+        model, tokenizer, labels, cfg.max_length, cfg.eval_batch_size, positive_index=pos
+    )
+    if held:
+        p_held = classifier.predict_proba([t for t, _ in held])[:, pos]
+        classifier.threshold = best_f1_threshold([index[y] == pos for _, y in held], p_held)
     metrics = None
     if eval_pairs:
         proba = classifier.predict_proba([t for t, _ in eval_pairs])
         metrics = classification_scores(
-            [y for _, y in eval_pairs], proba, labels, cfg.positive_label
+            [y for _, y in eval_pairs], proba, labels, labels[pos], classifier.threshold
         )
     return ClassifierResult(
         classifier=classifier,
@@ -236,6 +279,7 @@ def train_classifier(
         config=cfg,
         n_train=len(train_pairs),
         n_eval=len(eval_pairs or []),
+        threshold=classifier.threshold,
         train_seconds=seconds,
         train_metrics=train_metrics,
     )

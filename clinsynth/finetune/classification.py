@@ -15,10 +15,9 @@ from clinsynth.finetune._training import (
     batched_outputs,
     keeps_global_rng,
     load_model_dir,
-    run_trainer,
     save_model_dir,
     seed_all,
-    work_dir,
+    train_loop,
 )
 from clinsynth.finetune.backbone import ResolvedBackbone, resolve_backbone
 from clinsynth.finetune.errors import DatasetError
@@ -57,7 +56,9 @@ class ClassificationConfig(BaseModel):
         "1 - val_fraction of train and predict positive above the F1-best threshold on the rest",
     )
     val_fraction: float = Field(default=0.2, gt=0, lt=1, description="held out for val_f1")
-    output_dir: str | None = None
+    output_dir: str | None = Field(
+        default=None, description="unused: classification trains in memory and saves nothing"
+    )
 
     @model_validator(mode="after")
     def _check_labels(self) -> ClassificationConfig:
@@ -251,14 +252,9 @@ def train_classifier(
         )
     ]
     start = time.perf_counter()
-    with work_dir(cfg.output_dir) as out_dir:
-        train_metrics = run_trainer(
-            model,
-            FeatureDataset(features),
-            DataCollatorWithPadding(tokenizer),
-            cfg,
-            output_dir=out_dir,
-        )
+    train_metrics = train_loop(
+        model, FeatureDataset(features), DataCollatorWithPadding(tokenizer), cfg
+    )
     seconds = time.perf_counter() - start
     classifier = Classifier(
         model, tokenizer, labels, cfg.max_length, cfg.eval_batch_size, positive_index=pos

@@ -76,7 +76,10 @@ def tfidf_lr_scores(
     if len(fit) < 50:  # tiny sets: keep every word so the vocabulary is never empty
         params["min_df"] = 1
     vectorizer = TfidfVectorizer(**params)
-    x_fit = vectorizer.fit_transform([t for t, _ in fit])
+    try:
+        x_fit = vectorizer.fit_transform([t for t, _ in fit])
+    except ValueError as exc:  # e.g. an empty vocabulary
+        raise DatasetError(f"TF-IDF baseline: {exc}") from exc
     model = LogisticRegression(max_iter=2000, random_state=seed)
     model.fit(x_fit, [index[y] for _, y in fit])
 

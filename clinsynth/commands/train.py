@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from clinsynth.cli_support import UserError, console, guard, out
-from clinsynth.commands.train_report import QA_METRICS, _flag_lines, _table, _write
+from clinsynth.commands._train_report import QA_METRICS, _flag_lines, _table, _write
 
 SETS = ("real", "synthetic", "hybrid")
 

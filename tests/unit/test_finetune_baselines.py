@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clinsynth.commands.train_report import _flag_lines, _table
+from clinsynth.commands._train_report import _flag_lines, _table
 from clinsynth.finetune import (
     DatasetError,
     best_f1_threshold,

@@ -17,6 +17,9 @@ from clinsynth.cli_support import UserError, console, guard, out
 from clinsynth.commands._train_report import QA_METRICS, _flag_lines, _table, _write
 
 SETS = ("real", "synthetic", "hybrid")
+QA_DEFAULTS = {"max_length": 256, "epochs": 3.0, "lr": 3e-5, "decision": None}
+"""--task qa: what an option left unset means (classification: ClassificationConfig's defaults,
+chosen by bench/trials_real_only.py on inner splits of HINT/TOP; see README)."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -144,18 +147,24 @@ def train_command(
     fallback: Annotated[
         bool, typer.Option(help="fall back (loudly) to the bundled MiniLM when offline")
     ] = True,
-    max_length: Annotated[int, typer.Option(min=8, max=512)] = 256,
-    epochs: Annotated[float, typer.Option(min=0.01)] = 3.0,
+    max_length: Annotated[
+        int | None, typer.Option(min=8, max=512, help="[classification: chosen default; qa: 256]")
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option(min=0.01, help="[classification: chosen default; qa: 3]")
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, help="overrides --epochs")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
-    lr: Annotated[float, typer.Option(min=0.0)] = 3e-5,
+    lr: Annotated[
+        float | None, typer.Option(min=0.0, help="[classification: chosen default; qa: 3e-5]")
+    ] = None,
     decision: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="binary: argmax, or val_f1 (hold out 20% of train, predict positive above "
-            "the F1-best threshold there)"
+            "the F1-best threshold there) [chosen default]"
         ),
-    ] = "argmax",
+    ] = None,
     text_field: Annotated[str, typer.Option(help="text column of generic tables")] = "text",
     label_field: Annotated[str, typer.Option(help="label column of generic tables")] = "label",
     positive_label: Annotated[
@@ -219,7 +228,7 @@ def _train(**kw: Any) -> None:
     from clinsynth.finetune import ClassificationConfig, FinetuneError
 
     kw["seeds"] = parse_seeds(kw["seeds"])
-    if kw["decision"] not in ("argmax", "val_f1"):
+    if kw["decision"] not in (None, "argmax", "val_f1"):
         raise UserError(f"--decision {kw['decision']} is not supported (use argmax or val_f1)")
     if kw["task"] not in ("classification", "qa"):
         raise UserError(f"--task {kw['task']} is not supported (use classification or qa)")
@@ -252,15 +261,13 @@ def _train(**kw: Any) -> None:
     positive = kw["positive_label"] or (
         "success" if set(labels) == {"failure", "success"} else None
     )
+    chosen = {k: kw[k] for k in ("max_length", "epochs", "lr", "decision") if kw[k] is not None}
     cfg = ClassificationConfig(
         backbone=kw["backbone"],
         allow_fallback=kw["fallback"],
-        max_length=kw["max_length"],
-        epochs=kw["epochs"],
         max_steps=kw["max_steps"],
         batch_size=kw["batch_size"],
-        lr=kw["lr"],
-        decision=kw["decision"],
+        **chosen,
         labels=labels,
         positive_label=positive,
     )
@@ -322,6 +329,7 @@ def _train_qa(kw: dict[str, Any]) -> None:
         except FinetuneError as exc:  # a SQuAD file that is not SQuAD JSON
             raise UserError(str(exc)) from exc
 
+    kw = {**kw, **{k: v for k, v in QA_DEFAULTS.items() if kw.get(k) is None}}
     evals, real, synth = load(kw["eval_data"]), load(kw["real"]), load(kw["synthetic"])
     available = {"real": real, "synthetic": synth, "hybrid": real + synth if real and synth else []}
     wanted = kw["sets"].split(",") if kw["sets"] else [s for s in SETS if available[s]]

@@ -210,9 +210,13 @@ class FinetuneArgs(BaseModel):
     backbone: str | None = Field(
         default=None, description="model name or local path (default BioBERT)"
     )
-    epochs: float = Field(default=2.0, gt=0)
+    epochs: float | None = Field(
+        default=None, gt=0, description="default: the fine-tune's (classification) or 2 (qa)"
+    )
     max_steps: int | None = Field(default=None, ge=1, description="overrides epochs when set")
-    max_length: int | None = Field(default=None, ge=16, le=512, description="tokens per input")
+    max_length: int | None = Field(
+        default=None, ge=16, le=512, description="tokens per input; default: the fine-tune's"
+    )
     decision: Literal["argmax", "val_f1"] | None = Field(
         default=None,
         description="classification: argmax, or val_f1 (threshold chosen on 20% of train)",

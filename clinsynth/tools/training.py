@@ -30,9 +30,10 @@ def _finetune_classifier(args: FinetuneArgs, ft: Any) -> FinetuneResult:
     extra: dict[str, Any] = {"max_length": args.max_length} if args.max_length else {}
     if args.decision:
         extra["decision"] = args.decision
+    if args.epochs:
+        extra["epochs"] = args.epochs
     cfg = ft.ClassificationConfig(
         backbone=args.backbone,
-        epochs=args.epochs,
         max_steps=args.max_steps,
         labels=sorted({y for _, y in train + held}),
         **extra,
@@ -68,7 +69,7 @@ def _finetune_reader(args: FinetuneArgs, ft: Any) -> FinetuneResult:
     def one(seed: int) -> dict[str, Any]:
         cfg = ft.QAConfig(
             backbone=args.backbone,
-            epochs=args.epochs,
+            epochs=args.epochs or 2.0,
             max_steps=args.max_steps,
             seed=seed,
             **extra,

@@ -300,7 +300,10 @@ def cross_val_proba(
     if folds < 2 or folds > len(texts):
         raise DatasetError(f"folds must be between 2 and the number of items, got {folds}")
     order = cfg.labels or sorted(set(labels), key=lambda v: (str(type(v)), v))
-    fold_cfg = cfg.model_copy(update={"labels": list(order), "eval_fraction": 0.0})
+    # probabilities only: every fold trains on all its items (no threshold hold-out)
+    fold_cfg = cfg.model_copy(
+        update={"labels": list(order), "eval_fraction": 0.0, "decision": "argmax"}
+    )
     y = np.array([order.index(v) if v in order else -1 for v in labels])
     if (y < 0).any():
         raise DatasetError("labels contain classes not in cfg.labels")

@@ -160,11 +160,33 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--select-budget-s", type=float, default=110.0)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (not a result)")
+    parser.add_argument("--phases", default="phase_I,phase_III", help="which phases to report")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--no-select",
+        action="store_true",
+        help="skip selection; report the settings below (fixed in advance, said in the JSON)",
+    )
+    parser.add_argument("--text", choices=sorted(TEXTS), default="all")
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--decision", choices=("argmax", "val_f1"), default="argmax")
+    parser.add_argument("--epochs", type=float, default=None, help=f"[{FIXED['epochs']}]")
+    parser.add_argument(
+        "--merge", nargs="+", type=Path, default=None, help="combine per-phase JSONs into --out"
+    )
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.out or RESULTS)
+        return
+    if args.epochs is not None:
+        FIXED["epochs"] = args.epochs
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # this script's own process only
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device visible")
     from clinsynth.finetune import mean_sd, tfidf_lr_scores, train_classifier, train_with_baselines
@@ -178,7 +200,12 @@ def main() -> None:
     if args.quick:
         seeds = seeds[:1]
     data = hint_dir(args.data)
-    splits = {name: phase_splits(data, fields) for name, fields in TEXTS.items()}
+    wanted = args.phases.split(",")
+    texts = [args.text] if args.no_select else list(TEXTS)
+    splits = {
+        name: {k: v for k, v in phase_splits(data, TEXTS[name]).items() if k in wanted}
+        for name in texts
+    }
     if args.quick:
         for by_phase in splits.values():
             for s in by_phase.values():  # inner_* are shuffled: slices of them hold both labels
@@ -211,7 +238,7 @@ def main() -> None:
                         "inner_val_ids": sorted(e.id for e in s["inner_val"]),
                     },
                 }
-                for phase, s in splits["all"].items()
+                for phase, s in splits[texts[0]].items()
             },
         },
         "texts": TEXTS,
@@ -232,6 +259,15 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
+    if args.no_select:
+        report["selection"] = {
+            "run": False,
+            "why": "--no-select: settings fixed in advance (CPU-only run; the GPU run was not "
+            "available), none chosen on the reported files",
+        }
+        write()
+        run_final(args, report, splits, seeds, write, train_with_baselines, mean_sd)
+        return
     # Inner-val baselines per text (for the log; TF-IDF with argmax and with val_f1).
     report["selection"]["inner_val_baselines"] = {
         text: {
@@ -274,17 +310,45 @@ def main() -> None:
     report["selection"]["seconds"] = round(time.perf_counter() - t_sel, 1)
     report["selection"]["n_tried"] = len(tried)
     best = max(tried, key=lambda r: r["score"])
-    chosen = {k: best[k] for k in ("text", "max_length", "lr", "decision")}
+    args.text, args.max_length, args.lr, args.decision = (
+        best[k] for k in ("text", "max_length", "lr", "decision")
+    )
+    report["selection"]["best_score"] = best["score"]
+    run_final(args, report, splits, seeds, write, train_with_baselines, mean_sd)
+
+
+def run_final(
+    args: Any,
+    report: dict[str, Any],
+    splits: dict[str, Any],
+    seeds: list[int],
+    write: Any,
+    train_with_baselines: Any,
+    mean_sd: Any,
+) -> None:
+    """Train the chosen settings per seed on each phase's train data; score on its eval file
+    beside the baselines. Each finished seed is written (a cut-off run keeps them)."""
+    chosen = {k: getattr(args, k) for k in ("text", "max_length", "lr", "decision")}
     cfg = config(chosen, args.backbone, args.quick)
-    report["chosen"] = {**chosen, "fields": TEXTS[chosen["text"]], "score": best["score"]}
+    report["chosen"] = {**chosen, "fields": TEXTS[chosen["text"]]}
     report["config"] = cfg.model_dump(mode="json")
     report["seeds"] = seeds
     report["phases"] = {}
     for phase, s in splits[chosen["text"]].items():
         t0 = time.perf_counter()
-        res = train_with_baselines(pairs(s["train"]), pairs(s["eval"]), cfg, seeds)
+        done: list[dict[str, Any]] = []
+        report["phases"][phase] = {"complete": False, "runs_so_far": done}
+
+        def seen(seed: int, result: Any, done: list[dict[str, Any]] = done) -> None:
+            done.append({"seed": seed, **(result.metrics or {}), "threshold": result.threshold})
+            done[-1]["train_seconds"] = round(result.train_seconds, 1)
+            print(f"  seed {seed}: {done[-1]}", flush=True)
+            write()
+
+        res = train_with_baselines(pairs(s["train"]), pairs(s["eval"]), cfg, seeds, on_result=seen)
         report["backbone"] = res.pop("backbone")
         res["wall_s"] = round(time.perf_counter() - t0, 1)
+        res["complete"] = True
         report["phases"][phase] = res
         m, base = res["summary"], res["baselines"]
         print(
@@ -296,12 +360,37 @@ def main() -> None:
             flush=True,
         )
         write()
-    report["means_over_phases"] = mean_sd(
-        [{k: v["mean"] for k, v in p["summary"].items()} for p in report["phases"].values()]
-    )
     report["complete"] = True
     write()
-    print(f"wrote {out} ({report['wall_s']} s)")
+    print(f"wrote results ({report['wall_s']} s)")
+
+
+def merge(files: list[Path], out: Path) -> None:
+    """One results JSON from per-phase runs of the same settings (``--phases`` run apart)."""
+    reports = [json.loads(f.read_text()) for f in files]
+    first = reports[0]
+    for other in reports[1:]:
+        for key in ("config", "seeds", "chosen", "selection"):
+            if other.get(key) != first.get(key):
+                raise SystemExit(f"cannot merge: '{key}' differs between the files")
+    merged = dict(first)
+    merged["phases"] = {k: v for r in reports for k, v in r.get("phases", {}).items()}
+    merged["data"] = dict(first["data"])
+    merged["data"]["phases"] = {k: v for r in reports for k, v in r["data"]["phases"].items()}
+    merged["complete"] = all(r.get("complete") for r in reports)
+    merged["merged_from"] = [
+        {
+            "file": f.name,
+            "wall_s": r.get("wall_s"),
+            "complete": r.get("complete"),
+            "loadavg_start": r.get("loadavg_start"),
+            "loadavg_end": r.get("loadavg_end"),
+        }
+        for f, r in zip(files, reports, strict=True)
+    ]
+    merged["wall_s"] = max(r.get("wall_s") or 0 for r in reports)
+    out.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+    print(f"merged {len(files)} files into {out}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@ inner splits of the training files, reported on the validation files.
 
 Usage: python bench/trials_real_only.py [--device auto|cpu|cuda] [--data DIR] [--backbone DIR]
        [--out FILE] [--quick] [--select-budget-s S]
+       [--no-select --text T --max-length N --lr X --decision D --epochs E] [--phases P]
+       [--threads N] | --merge A.json B.json --out FILE
+
+``--no-select`` skips step 1 and reports settings fixed in advance (the JSON says so); that is
+how the committed CPU result was made (README gives the command).
 
 One invocation does everything:
 

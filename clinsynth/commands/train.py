@@ -6,7 +6,6 @@ PR-AUC / F1 / precision / recall as mean ± sd, written to a results JSON.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,10 +15,12 @@ import typer
 
 from clinsynth.cli_support import UserError, console, guard, out
 from clinsynth.commands._qa_examples import load_qa_examples
+from clinsynth.commands._train_report import QA_METRICS, _flag_lines, _table, _write
 
-METRICS = ("accuracy", "roc_auc", "pr_auc", "f1", "precision", "recall")
-QA_METRICS = ("exact_match", "f1", "reference_overlap")
 SETS = ("real", "synthetic", "hybrid")
+QA_DEFAULTS = {"max_length": 256, "epochs": 3.0, "lr": 3e-5, "decision": None}
+"""--task qa: what an option left unset means (classification: ClassificationConfig's defaults,
+chosen by bench/trials_real_only.py on inner splits of HINT/TOP; see README)."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -42,12 +43,14 @@ def train_sets(
     save_model: Path | None = None,
     on_step: Any = None,
 ) -> dict[str, Any]:
-    """Train one classifier per (set, seed) and score each on ``eval_examples``.
+    """Train one classifier per (set, seed) and score each on ``eval_examples``, beside the
+    majority-class and TF-IDF + LR baselines fitted on the same set and scored on the same eval.
 
     ``data`` maps a set name to its :class:`~clinsynth.datasets.trials.Example` list. Returns the
-    results dict written by ``clinsynth train`` (per set: runs, mean ± sd summary).
+    results dict written by ``clinsynth train`` (per set: runs, mean ± sd summary, baselines,
+    ``vs_baselines`` with ``beats_all`` and the failures).
     """
-    from clinsynth.finetune import run_seeds, train_classifier
+    from clinsynth.finetune import train_with_baselines
 
     eval_pairs = [(e.text, e.label) for e in eval_examples]
     results: dict[str, Any] = {}
@@ -55,20 +58,14 @@ def train_sets(
     for name, examples in data.items():
         pairs = [(e.text, e.label) for e in examples]
 
-        def one(
-            seed: int, pairs: list[tuple[str, str]] = pairs, name: str = name
-        ) -> dict[str, Any]:
-            nonlocal backbone
-            result = train_classifier(pairs, eval_pairs, cfg.model_copy(update={"seed": seed}))
-            backbone = result.backbone.model_dump()
+        def seen(seed: int, result: Any, name: str = name) -> None:
             if save_model is not None and seed == seeds[0]:
-                target = save_model if len(data) == 1 else save_model / name
-                result.classifier.save(target)
+                result.classifier.save(save_model if len(data) == 1 else save_model / name)
             if on_step is not None:
                 on_step()
-            return {**(result.metrics or {}), "train_seconds": round(result.train_seconds, 1)}
 
-        summary = run_seeds(one, seeds)
+        summary = train_with_baselines(pairs, eval_pairs, cfg, seeds, on_result=seen)
+        backbone = summary.pop("backbone")
         summary["n_train"] = len(pairs)
         summary["label_counts"] = dict(Counter(e.label for e in examples))
         results[name] = summary
@@ -97,20 +94,6 @@ def train_qa_sets(
     return {"backbone": backbone, "sets": results}
 
 
-def _table(results: dict[str, Any], metrics: tuple[str, ...] = METRICS) -> Any:
-    from rich.table import Table
-
-    table = Table("set", "n train", *metrics, title="mean ± sd over seeds")
-    for name, res in results["sets"].items():
-        summary = res["summary"]
-        cells = [
-            f"{summary[m]['mean']:.3f} ± {summary[m]['sd']:.3f}" if m in summary else "n/a"
-            for m in metrics
-        ]
-        table.add_row(name, str(res["n_train"]), *cells)
-    return table
-
-
 def train_command(
     real: Annotated[
         list[Path] | None, typer.Option(help="real training data: trial table, CSV or JSONL")
@@ -134,11 +117,24 @@ def train_command(
     fallback: Annotated[
         bool, typer.Option(help="fall back (loudly) to the bundled MiniLM when offline")
     ] = True,
-    max_length: Annotated[int, typer.Option(min=8, max=512)] = 256,
-    epochs: Annotated[float, typer.Option(min=0.01)] = 3.0,
+    max_length: Annotated[
+        int | None, typer.Option(min=8, max=512, help="[classification: chosen default; qa: 256]")
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option(min=0.01, help="[classification: chosen default; qa: 3]")
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, help="overrides --epochs")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
-    lr: Annotated[float, typer.Option(min=0.0)] = 3e-5,
+    lr: Annotated[
+        float | None, typer.Option(min=0.0, help="[classification: chosen default; qa: 3e-5]")
+    ] = None,
+    decision: Annotated[
+        str | None,
+        typer.Option(
+            help="binary: argmax, or val_f1 (hold out 20% of train, predict positive above "
+            "the F1-best threshold there) [chosen default]"
+        ),
+    ] = None,
     text_field: Annotated[str, typer.Option(help="text column of generic tables")] = "text",
     label_field: Annotated[str, typer.Option(help="label column of generic tables")] = "label",
     positive_label: Annotated[
@@ -170,6 +166,7 @@ def train_command(
         max_steps=max_steps,
         batch_size=batch_size,
         lr=lr,
+        decision=decision,
         text_field=text_field,
         label_field=label_field,
         positive_label=positive_label,
@@ -201,6 +198,8 @@ def _train(**kw: Any) -> None:
     from clinsynth.finetune import ClassificationConfig, FinetuneError
 
     kw["seeds"] = parse_seeds(kw["seeds"])
+    if kw["decision"] not in (None, "argmax", "val_f1"):
+        raise UserError(f"--decision {kw['decision']} is not supported (use argmax or val_f1)")
     if kw["task"] not in ("classification", "qa"):
         raise UserError(f"--task {kw['task']} is not supported (use classification or qa)")
     if not kw["eval_data"]:
@@ -232,14 +231,13 @@ def _train(**kw: Any) -> None:
     positive = kw["positive_label"] or (
         "success" if set(labels) == {"failure", "success"} else None
     )
+    chosen = {k: kw[k] for k in ("max_length", "epochs", "lr", "decision") if kw[k] is not None}
     cfg = ClassificationConfig(
         backbone=kw["backbone"],
         allow_fallback=kw["fallback"],
-        max_length=kw["max_length"],
-        epochs=kw["epochs"],
         max_steps=kw["max_steps"],
         batch_size=kw["batch_size"],
-        lr=kw["lr"],
+        **chosen,
         labels=labels,
         positive_label=positive,
     )
@@ -287,6 +285,8 @@ def _train(**kw: Any) -> None:
     }
     _write(kw["out_path"], report)
     out.print(_table(results))
+    for line in _flag_lines(results):
+        console.print(f"[bold yellow]{line}[/]", highlight=False)
     out.print(f"results → {kw['out_path']}")
 
 
@@ -299,6 +299,7 @@ def _train_qa(kw: dict[str, Any]) -> None:
         except FinetuneError as exc:  # a SQuAD file that is not SQuAD JSON
             raise UserError(str(exc)) from exc
 
+    kw = {**kw, **{k: v for k, v in QA_DEFAULTS.items() if kw.get(k) is None}}
     evals, real, synth = load(kw["eval_data"]), load(kw["real"]), load(kw["synthetic"])
     available = {"real": real, "synthetic": synth, "hybrid": real + synth if real and synth else []}
     wanted = kw["sets"].split(",") if kw["sets"] else [s for s in SETS if available[s]]
@@ -332,18 +333,6 @@ def _train_qa(kw: dict[str, Any]) -> None:
     _write(kw["out_path"], report)
     out.print(_table(results, QA_METRICS))
     out.print(f"results → {kw['out_path']}")
-
-
-def _write(path: Path, report: dict[str, Any]) -> None:
-    backbone = report.get("backbone") or {}
-    if backbone.get("fell_back"):
-        console.print(
-            f"[bold yellow]warning: backbone {backbone.get('requested')!r} unavailable offline; "
-            f"FELL BACK to {backbone.get('path_or_name')} — not comparable with BioBERT[/]",
-            highlight=False,
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def register(app: typer.Typer) -> None:

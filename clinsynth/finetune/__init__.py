@@ -14,6 +14,11 @@ from clinsynth.finetune.backbone import (
     fallback_model_dir,
     resolve_backbone,
 )
+from clinsynth.finetune.baselines import (
+    compare_to_baselines,
+    majority_scores,
+    tfidf_lr_scores,
+)
 from clinsynth.finetune.classification import (
     ClassificationConfig,
     Classifier,
@@ -21,6 +26,7 @@ from clinsynth.finetune.classification import (
     cross_val_proba,
     train_classifier,
 )
+from clinsynth.finetune.compare import baseline_scores, train_with_baselines
 from clinsynth.finetune.errors import (
     BackboneFallbackWarning,
     BackboneUnavailableError,
@@ -28,6 +34,7 @@ from clinsynth.finetune.errors import (
     FinetuneError,
 )
 from clinsynth.finetune.metrics import (
+    best_f1_threshold,
     classification_scores,
     exact_match,
     f1,
@@ -66,19 +73,25 @@ __all__ = [
     "QAPrediction",
     "Reader",
     "ResolvedBackbone",
+    "baseline_scores",
+    "best_f1_threshold",
     "build_windows",
     "classification_scores",
+    "compare_to_baselines",
     "cross_val_proba",
     "exact_match",
     "f1",
     "fallback_model_dir",
     "load_squad_json",
+    "majority_scores",
     "mean_sd",
     "normalize_answer",
     "qa_scores",
     "reference_overlap",
     "resolve_backbone",
     "run_seeds",
+    "tfidf_lr_scores",
     "train_classifier",
     "train_reader",
+    "train_with_baselines",
 ]

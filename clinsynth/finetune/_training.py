@@ -70,6 +70,7 @@ def run_trainer(
     weight_decay, warmup_ratio, max_steps = hp.weight_decay, hp.warmup_ratio, hp.max_steps
 
     steps_per_epoch = max(1, -(-len(dataset) // batch_size))
+    cuda = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=output_dir,
         num_train_epochs=epochs,
@@ -88,7 +89,8 @@ def run_trainer(
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),  # mixed precision on a GPU only
     )
     trainer = Trainer(
         model=model,
@@ -104,6 +106,73 @@ def run_trainer(
     return {k: float(v) for k, v in output.metrics.items() if isinstance(v, int | float)}
 
 
+def train_loop(
+    model: Any, dataset: Any, collator: Callable[[list[Feature]], Any], hp: Any
+) -> dict[str, float]:
+    """Fine-tune ``model`` on ``dataset`` with a plain PyTorch loop; returns train metrics.
+
+    The Trainer's recipe without its dependencies (it needs ``accelerate``): AdamW (no weight
+    decay on biases and LayerNorm weights), linear decay after ``warmup_ratio`` of the steps,
+    gradient norm clipped at 1.0, batches shuffled by a generator seeded from ``hp.seed``, on
+    the GPU when there is one (bf16 autocast), else on the CPU.
+    """
+    import math
+    import time
+
+    import torch
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    model.to(device).train()
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=hp.batch_size,
+        shuffle=True,
+        collate_fn=collator,
+        generator=torch.Generator().manual_seed(hp.seed),
+    )
+    steps = hp.max_steps or max(1, math.ceil(hp.epochs * len(loader)))
+    warmup = int(hp.warmup_ratio * steps)
+    no_decay = ("bias", "LayerNorm.weight", "layernorm.weight", "norm.weight")
+    params = list(model.named_parameters())
+    optimizer = torch.optim.AdamW(
+        [
+            {
+                "params": [p for n, p in params if not n.endswith(no_decay)],
+                "weight_decay": hp.weight_decay,
+            },
+            {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
+        ],
+        lr=hp.lr,
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (
+            (step + 1) / max(1, warmup)
+            if step < warmup
+            else max(0.0, (steps - step) / max(1, steps - warmup))
+        ),
+    )
+    start, done, total_loss = time.perf_counter(), 0, 0.0
+    while done < steps:
+        for batch in loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            total_loss += float(loss.detach())
+            done += 1
+            if done >= steps:
+                break
+    model.eval()
+    seconds = time.perf_counter() - start
+    return {"train_loss": total_loss / done, "train_steps": done, "train_runtime": seconds}
+
+
 def batched_outputs(
     model: Any,
     features: Sequence[Feature],
@@ -117,7 +186,9 @@ def batched_outputs(
     model.eval()
     device = next(model.parameters()).device
     chunks: list[list[np.ndarray]] = [[] for _ in keys]
-    with torch.inference_mode():
+    on_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_gpu)
+    with torch.inference_mode(), autocast:
         for i in range(0, len(features), batch_size):
             batch = collator([plain(f) for f in features[i : i + batch_size]])
             out = model(**{k: v.to(device) for k, v in batch.items()})

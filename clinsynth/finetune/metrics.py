@@ -103,11 +103,13 @@ def classification_scores(
     proba: np.ndarray,
     labels: Sequence[Any],
     positive_label: Any = None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, F1/precision/recall, ROC-AUC and PR-AUC from class probabilities.
 
     ``proba[:, j]`` is the probability of ``labels[j]``. Binary tasks report F1, precision and
-    recall of ``positive_label`` (default ``labels[-1]``); multiclass tasks report macro
+    recall of ``positive_label`` (default ``labels[-1]``), predicting it when its probability is
+    at least ``threshold`` (default: the most probable class); multiclass tasks report macro
     averages and one-vs-rest macro AUCs over the classes present. AUCs undefined on the data
     (a single class present) are None.
     """
@@ -130,6 +132,9 @@ def classification_scores(
     index = {lab: i for i, lab in enumerate(labels)}
     y = np.array([index[v] for v in y_true], dtype=int)
     pred = proba.argmax(axis=1)
+    if threshold is not None and len(labels) == 2:
+        pos = index[labels[-1] if positive_label is None else positive_label]
+        pred = np.where(proba[:, pos] >= threshold, pos, 1 - pos)
     all_idx = list(range(len(labels)))
     out: dict[str, Any] = {
         "n": len(y),
@@ -192,3 +197,21 @@ def mean_sd(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
         sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
         out[key] = {"mean": float(np.mean(values)), "sd": sd, "n": len(values)}
     return out
+
+
+def best_f1_threshold(
+    y_positive: Sequence[bool] | np.ndarray, p_positive: Sequence[float] | np.ndarray
+) -> float:
+    """The probability threshold that maximises the positive class's F1 on held-out data
+    (predict positive when ``p >= threshold``); ties go to the threshold nearest 0.5."""
+    from sklearn.metrics import precision_recall_curve
+
+    y = np.asarray(y_positive, dtype=int)
+    p = np.asarray(p_positive, dtype=float)
+    if len(y) == 0 or y.min() == y.max():
+        return 0.5
+    precision, recall, thresholds = precision_recall_curve(y, p)
+    f1s = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    best = f1s.max()
+    candidates = thresholds[np.isclose(f1s, best)]
+    return float(candidates[np.abs(candidates - 0.5).argmin()])

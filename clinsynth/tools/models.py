@@ -212,9 +212,17 @@ class FinetuneArgs(BaseModel):
     backbone: str | None = Field(
         default=None, description="model name or local path (default BioBERT)"
     )
-    epochs: float = Field(default=2.0, gt=0)
+    epochs: float | None = Field(
+        default=None, gt=0, description="default: the fine-tune's (classification) or 2 (qa)"
+    )
     max_steps: int | None = Field(default=None, ge=1, description="overrides epochs when set")
-    max_length: int | None = Field(default=None, ge=16, le=512, description="tokens per input")
+    max_length: int | None = Field(
+        default=None, ge=16, le=512, description="tokens per input; default: the fine-tune's"
+    )
+    decision: Literal["argmax", "val_f1"] | None = Field(
+        default=None,
+        description="classification: argmax, or val_f1 (threshold chosen on 20% of train)",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
 
 
@@ -228,3 +236,14 @@ class FinetuneResult(BaseModel):
     n_eval: int
     runs: list[dict[str, Any]]
     summary: dict[str, Any]
+    baselines: dict[str, Any] = Field(
+        default_factory=dict,
+        description="classification: majority class and TF-IDF + LR on the same split and text",
+    )
+    beats_baselines: bool | None = Field(
+        default=None,
+        description="classification: mean ROC-AUC and F1 above every baseline's (None for qa)",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. the metrics on which the model loses a baseline"
+    )

@@ -27,31 +27,36 @@ def finetune_evaluate(args: FinetuneArgs) -> FinetuneResult:
 def _finetune_classifier(args: FinetuneArgs, ft: Any) -> FinetuneResult:
     train = _pairs(Path(args.train), args.text_field, args.label_field)
     held = _pairs(Path(args.eval), args.text_field, args.label_field)
-    extra = {"max_length": args.max_length} if args.max_length else {}
-    results: list[Any] = []
-
-    def one(seed: int) -> dict[str, Any]:
-        cfg = ft.ClassificationConfig(
-            backbone=args.backbone,
-            epochs=args.epochs,
-            max_steps=args.max_steps,
-            seed=seed,
-            labels=sorted({y for _, y in train + held}),
-            **extra,
+    extra: dict[str, Any] = {"max_length": args.max_length} if args.max_length else {}
+    if args.decision:
+        extra["decision"] = args.decision
+    if args.epochs:
+        extra["epochs"] = args.epochs
+    cfg = ft.ClassificationConfig(
+        backbone=args.backbone,
+        max_steps=args.max_steps,
+        labels=sorted({y for _, y in train + held}),
+        **extra,
+    )
+    report = ft.train_with_baselines(train, held, cfg, args.seeds)
+    backbone = report["backbone"]
+    verdict = report["vs_baselines"]
+    warnings = []
+    if not verdict["beats_all"]:
+        warnings.append(
+            "the fine-tuned model does not beat its baselines: " + "; ".join(verdict["failures"])
         )
-        result = ft.train_classifier(train, held, cfg)
-        results.append(result.backbone)
-        return {k: v for k, v in (result.metrics or {}).items() if _is_number(v)}
-
-    report = ft.run_seeds(one, args.seeds)
     return FinetuneResult(
         task=args.task,
-        backbone=results[0].path_or_name,
-        fell_back=results[0].fell_back,
+        backbone=backbone["path_or_name"],
+        fell_back=backbone["fell_back"],
         n_train=len(train),
         n_eval=len(held),
-        runs=report["runs"],
+        runs=[{k: v for k, v in run.items() if _is_number(v)} for run in report["runs"]],
         summary=report["summary"],
+        baselines={k: v["summary"] for k, v in report["baselines"].items()},
+        beats_baselines=verdict["beats_all"],
+        warnings=warnings,
     )
 
 
@@ -64,7 +69,7 @@ def _finetune_reader(args: FinetuneArgs, ft: Any) -> FinetuneResult:
     def one(seed: int) -> dict[str, Any]:
         cfg = ft.QAConfig(
             backbone=args.backbone,
-            epochs=args.epochs,
+            epochs=args.epochs or 2.0,
             max_steps=args.max_steps,
             seed=seed,
             **extra,

@@ -14,17 +14,20 @@ from clinsynth.finetune import (
     BackboneFallbackWarning,
     BackboneUnavailableError,
     ClassificationConfig,
+    Classifier,
     DatasetError,
     QAConfig,
     QAExample,
     Reader,
     build_windows,
+    compare_to_baselines,
     cross_val_proba,
     fallback_model_dir,
     load_squad_json,
     resolve_backbone,
     train_classifier,
     train_reader,
+    train_with_baselines,
 )
 from clinsynth.finetune.qa_windows import SampledWindows
 from clinsynth.testing.tiny_bert import save_tiny_bert
@@ -140,6 +143,42 @@ def test_cross_val_proba_covers_every_item(tiny_bert: Path) -> None:
     proba = cross_val_proba([t for t, _ in pairs], [y for _, y in pairs], cfg, folds=3)
     assert proba.shape == (12, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_val_f1_threshold_is_chosen_saved_and_used(tiny_bert: Path, tmp_path: Path) -> None:
+    cfg = ClassificationConfig(
+        backbone=str(tiny_bert), max_steps=2, batch_size=8, max_length=16, decision="val_f1"
+    )
+    result = train_classifier(_toy_pairs(20), _toy_pairs(8), cfg)
+    assert result.n_train == 16  # 20 % of train held out to choose the threshold
+    thr = result.threshold
+    assert thr is not None and result.classifier.threshold == thr
+    result.classifier.save(tmp_path / "clf")
+    loaded = Classifier.load(tmp_path / "clf")
+    assert loaded.threshold == thr and loaded.labels == ["neg", "pos"]
+    texts = [t for t, _ in _toy_pairs(8)]
+    p_pos = loaded.predict_proba(texts)[:, 1]
+    assert loaded.predict(texts) == ["pos" if p >= thr else "neg" for p in p_pos]
+
+
+def test_train_with_baselines_reports_and_judges_them(tiny_bert: Path) -> None:
+    cfg = ClassificationConfig(backbone=str(tiny_bert), max_steps=1, batch_size=8, max_length=16)
+    seen: list[int] = []
+    res = train_with_baselines(
+        _toy_pairs(24), _toy_pairs(8), cfg, [0, 1], on_result=lambda s, _: seen.append(s)
+    )
+    assert seen == [0, 1] and len(res["runs"]) == 2 and res["seeds"] == [0, 1]
+    assert set(res["baselines"]) == {"majority", "tfidf_lr"}
+    tfidf = res["baselines"]["tfidf_lr"]["summary"]
+    assert tfidf["roc_auc"]["mean"] == 1.0  # the toy words separate the classes
+    majority = res["baselines"]["majority"]["summary"]
+    assert majority["roc_auc"]["mean"] == 0.5
+    expected = compare_to_baselines(
+        res["summary"], {k: v["summary"] for k, v in res["baselines"].items()}
+    )
+    assert res["vs_baselines"] == expected
+    assert not res["vs_baselines"]["beats_all"]  # one step cannot beat AUC 1.0
+    assert any("tfidf_lr 1.000" in f for f in res["vs_baselines"]["failures"])
 
 
 def test_classifier_rejects_single_class(tiny_bert: Path) -> None:

@@ -199,6 +199,10 @@ def test_finetune_evaluate_tool_on_a_tiny_bert(tmp_path: Path) -> None:
     assert out["n_train"] == out["n_eval"] == 12 and len(out["runs"]) == 2
     assert not out["fell_back"] and out["backbone"] == str(bert)
     assert {"accuracy"} <= set(out["summary"])
+    assert set(out["baselines"]) == {"majority", "tfidf_lr"}
+    assert out["baselines"]["tfidf_lr"]["roc_auc"]["mean"] == 1.0  # the two texts separate
+    assert out["beats_baselines"] is False  # two steps of a random BERT do not reach AUC 1
+    assert len(out["warnings"]) == 1 and "does not beat its baselines" in out["warnings"][0]
 
 
 @pytest.mark.slow

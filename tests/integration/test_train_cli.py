@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import subprocess
 import sys
@@ -77,7 +78,10 @@ def test_train_real_synthetic_hybrid(tiny_bert: Path, tmp_path: Path) -> None:
     args += ["--backbone", str(tiny_bert), "--seeds", "0,1", "--max-steps", "3"]
     args += ["--max-length", "64", "--batch-size", "8", "--out", str(out)]
     args += ["--save-model", str(tmp_path / "models")]
-    res = subprocess.run(CLI + args, capture_output=True, text=True, timeout=300, check=False)
+    wide = {**os.environ, "COLUMNS": "200"}  # table rows unwrapped, to find them in stdout
+    res = subprocess.run(
+        CLI + args, capture_output=True, text=True, timeout=300, check=False, env=wide
+    )
     assert res.returncode == 0, res.stderr
     assert "dropped 8 real and 0 synthetic" in res.stderr
     assert "mean ± sd over seeds" in res.stdout
@@ -95,6 +99,12 @@ def test_train_real_synthetic_hybrid(tiny_bert: Path, tmp_path: Path) -> None:
             assert res_set["summary"][metric]["n"] == 2
             assert 0.0 <= res_set["summary"][metric]["mean"] <= 1.0
     assert (tmp_path / "models" / "real" / "config.json").is_file()
+    for name, res_set in sets.items():  # baselines beside each set, on the same eval split
+        assert set(res_set["baselines"]) == {"majority", "tfidf_lr"}
+        assert res_set["baselines"]["majority"]["runs"][0]["n"] == 8
+        assert f"{name}: tfidf_lr" in res.stdout and f"{name}: majority" in res.stdout
+        flagged = f"warning: {name}: the fine-tuned model does not beat" in res.stderr
+        assert flagged is not res_set["vs_baselines"]["beats_all"]
 
     # the saved real-data classifier drives the recipe's label corrector
     model_dir = tmp_path / "models" / "real"

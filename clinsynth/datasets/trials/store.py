@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -18,8 +19,10 @@ from clinsynth.datasets.trials.schema import (
     normalize_name,
     trial_text,
 )
-from clinsynth.memory.store import VectorStore
 from clinsynth.schemas import SourceChunk
+
+if TYPE_CHECKING:  # chromadb loads only where a store is used, not to read trial files
+    from clinsynth.memory.store import VectorStore
 
 
 class TrialIngestStats(BaseModel):

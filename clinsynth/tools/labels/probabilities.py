@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from clinsynth.tools.labels.models import EMBEDDING_BACKBONES, LabelError
+
+if TYPE_CHECKING:
+    from clinsynth.memory.embeddings import Embedder
 
 
 def _splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -60,34 +64,35 @@ def oof_proba(
     return total / repeats
 
 
-def knn_oof_proba(
-    x: np.ndarray, y: np.ndarray, n_classes: int, *, k: int = 10, folds: int = 5, seed: int = 0
+def embed_texts(
+    texts: Sequence[str],
+    backbone: str,
+    *,
+    embedder: Embedder | None = None,
+    cache_path: Path | None = None,
 ) -> np.ndarray:
-    """Out-of-fold class shares among the ``k`` nearest (cosine) training neighbours, smoothed
-    by one pseudo-count spread over the classes."""
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms == 0, 1.0, norms)
-    out = np.zeros((len(y), n_classes))
-    for train_idx, test_idx in _splits(y, folds, seed):
-        sims = x[test_idx] @ x[train_idx].T
-        kk = min(k, len(train_idx))
-        nearest = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        votes = np.zeros((len(test_idx), n_classes))
-        for row, cols in enumerate(nearest):
-            np.add.at(votes[row], y[train_idx][cols], 1.0)
-        out[test_idx] = (votes + 1.0 / n_classes) / (kk + 1.0)
-    return out
-
-
-def embed_texts(texts: Sequence[str], backbone: str) -> np.ndarray:
-    """Frozen sentence embeddings for ``texts`` from an embedding backbone (minilm, hashing)."""
+    """Frozen sentence embeddings for ``texts`` from an embedding backbone (minilm, hashing),
+    each distinct text embedded once (``embedder``: a ready embedder or
+    :class:`~clinsynth.memory.embedding_cache.CachedEmbedder` to use instead of building one;
+    ``cache_path``: a SQLite file keeping the vectors for later runs)."""
+    from clinsynth.memory.embedding_cache import CachedEmbedder
     from clinsynth.memory.embeddings import make_embedder
 
-    if backbone not in EMBEDDING_BACKBONES:
-        raise LabelError(f"{backbone!r} is not an embedding backbone ({EMBEDDING_BACKBONES})")
-    kwargs: dict[str, Any] = {"dim": 1024} if backbone == "hashing" else {}
-    return make_embedder(backbone, **kwargs).embed(list(texts))
+    if embedder is None:
+        if backbone not in EMBEDDING_BACKBONES:
+            raise LabelError(f"{backbone!r} is not an embedding backbone ({EMBEDDING_BACKBONES})")
+        kwargs: dict[str, Any] = {"dim": 1024} if backbone == "hashing" else {}
+        embedder = make_embedder(backbone, **kwargs)
+    cached = (
+        embedder
+        if isinstance(embedder, CachedEmbedder) and cache_path is None
+        else CachedEmbedder(embedder, cache_path)
+    )
+    try:
+        return cached.embed(list(texts))
+    finally:
+        if cached is not embedder:
+            cached.close()
 
 
 def finetuned_oof_proba(

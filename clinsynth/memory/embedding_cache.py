@@ -15,7 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from clinsynth.memory.embeddings import Embedder
+from clinsynth.memory.embeddings import Embedder, EmbeddingError
+
+
+class EmbeddingCacheError(EmbeddingError):
+    """The cache file cannot be opened or is not an embedding cache."""
 
 
 def text_key(embedder_name: str, dim: int, text: str) -> str:
@@ -41,12 +45,19 @@ class CachedEmbedder:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
-            with self._db:
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)"
-                )
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+                with self._db:
+                    self._db.execute(
+                        "CREATE TABLE IF NOT EXISTS vectors "
+                        "(key TEXT PRIMARY KEY, vec BLOB NOT NULL)"
+                    )
+            except (OSError, sqlite3.Error) as exc:
+                self.close()
+                raise EmbeddingCacheError(
+                    f"{path} cannot serve as an embedding cache ({exc})"
+                ) from exc
 
     def _stored(self, keys: list[str]) -> None:
         """Load the vectors of ``keys`` that the file holds into memory."""

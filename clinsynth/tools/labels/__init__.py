@@ -10,8 +10,8 @@ likely wrong. Three detectors share one backbone so they can be compared fairly:
   thresholds from the confident joint, issues ranked and pruned by the estimated noise rate);
 - ``ours``: confident learning made steadier and stricter — out-of-fold probabilities averaged
   over several re-shuffled cross-validations, a cleanlab filter, a minimum margin between the
-  suggested and the given class, and a second view (cleanlab ``Datalab``'s k-nearest-neighbour
-  label check in the same embedding space) that must also reject the given label (see
+  suggested and the given class, and a second view (cleanlab's filter on k-nearest-neighbour
+  class shares in the same embedding space) that must also reject the given label (see
   :func:`ours_detect`; its settings are chosen on development data by
   ``bench/label_noise_select.py``). Precision matters most here: every clean item wrongly flagged is
   relabelled or dropped, and on skewed label sets those errors pile up in the rare classes.
@@ -32,6 +32,7 @@ from clinsynth.tools.labels.detection import (
     Detection,
     detect,
     issue_rank,
+    knn_proba,
     knn_view,
     margin_rule,
     ours_detect,
@@ -68,6 +69,7 @@ __all__ = [
     "embed_texts",
     "finetuned_oof_proba",
     "issue_rank",
+    "knn_proba",
     "knn_view",
     "margin_rule",
     "oof_proba",

@@ -1,9 +1,10 @@
 """Detectors: which given labels are likely wrong, decided from out-of-fold probabilities.
 
 cleanlab does the confident-learning filtering (``find_label_issues`` with ``filter_by``),
-the ranking (``return_indices_ranked_by``, ``rank.get_label_quality_scores``) and the k-NN
-label and near-duplicate checks (``Datalab``). What clinsynth adds: out-of-fold probabilities
-averaged over re-shuffled cross-validations, and the rule that combines the views.
+the ranking (``return_indices_ranked_by``, ``rank.get_label_quality_scores``) and the
+near-duplicate check (``Datalab``). What clinsynth adds: out-of-fold probabilities averaged
+over re-shuffled cross-validations, leave-one-out k-NN class shares that survive duplicate
+texts, and the rule that combines the views.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from clinsynth.tools.labels.models import Method, OursSettings
+from clinsynth.tools.labels.models import HEAD_C, Method, OursSettings
 from clinsynth.tools.labels.probabilities import oof_proba
 
 
 class Detection(BaseModel):
     """A detector's output over all items (``rank``: 1 = most likely wrong among the flagged,
-    0 for the others; ``near_duplicates``: other items cleanlab finds nearly identical)."""
+    0 for the others; ``near_duplicates``: other items cleanlab finds nearly identical;
+    ``knn_issues``: the k-NN view's verdict, when it ran)."""
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -30,6 +32,7 @@ class Detection(BaseModel):
     reasons: list[str]
     rank: np.ndarray | None = None
     near_duplicates: list[list[int]] | None = None
+    knn_issues: np.ndarray | None = None
 
 
 def _cleanlab_detect(y: np.ndarray, proba: np.ndarray, **kwargs: Any) -> np.ndarray:
@@ -69,9 +72,7 @@ def issue_rank(y: np.ndarray, proba: np.ndarray, flagged: np.ndarray) -> np.ndar
 
     rank = np.zeros(len(y), dtype=int)
     if flagged.any():
-        order = order_label_issues(
-            flagged, labels=y, pred_probs=proba, rank_by="normalized_margin"
-        )
+        order = order_label_issues(flagged, labels=y, pred_probs=proba, rank_by="normalized_margin")
         rank[order] = np.arange(1, len(order) + 1)
     return rank
 
@@ -88,28 +89,45 @@ def margin_rule(y: np.ndarray, proba: np.ndarray, min_margin: float) -> np.ndarr
     return np.asarray(score <= (1.0 - min_margin) / 2.0 + 1e-12)
 
 
+def knn_proba(x: np.ndarray, y: np.ndarray, n_classes: int, k: int) -> np.ndarray:
+    """Leave-one-out class shares among each item's ``k`` nearest neighbours (Euclidean on
+    the rows as given; cosine order for unit-norm embeddings). The item itself is left out by
+    index, so an exact duplicate still counts as a neighbour (cleanlab ``Datalab``'s own k-NN
+    label check assumes the item is its own nearest neighbour and fails on duplicates)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(y)
+    kk = min(k, n - 1)
+    index = NearestNeighbors(n_neighbors=kk + 1).fit(x)
+    _, nearest = index.kneighbors(x)
+    out = np.zeros((n, n_classes))
+    for row in range(n):
+        others = [j for j in nearest[row] if j != row][:kk]
+        np.add.at(out[row], y[others], 1.0 / kk)
+    return out
+
+
 def knn_view(
     x: np.ndarray, y: np.ndarray, k: int, *, near_duplicates: bool = False
 ) -> tuple[np.ndarray, list[list[int]] | None]:
-    """cleanlab ``Datalab``'s label check on the features alone (leave-one-out ``k``-NN class
-    shares, then confident learning): True where it calls the label an issue; with
-    ``near_duplicates`` also its near-duplicate sets."""
-    from cleanlab import Datalab
-
+    """The second view: cleanlab's ``find_label_issues`` (defaults) on leave-one-out
+    ``k``-NN class shares (:func:`knn_proba`); True where it calls the label an issue. With
+    ``near_duplicates``, also cleanlab ``Datalab``'s near-duplicate sets."""
     n = len(y)
+    y = np.asarray(y, dtype=int)
     if n <= k + 1 or len(np.unique(y)) < 2:
         return np.zeros(n, dtype=bool), ([[] for _ in range(n)] if near_duplicates else None)
-    lab = Datalab({"label": np.asarray(y)}, label_name="label", verbosity=0)
-    types: dict[str, dict[str, Any]] = {"label": {"k": k}}
-    if near_duplicates:
-        types["near_duplicate"] = {}
-    with warnings.catch_warnings():  # cleanlab's own pandas deprecation notices
-        warnings.simplefilter("ignore", category=FutureWarning)
-        warnings.simplefilter("ignore", category=DeprecationWarning)
-        lab.find_issues(features=np.asarray(x, dtype=np.float32), issue_types=types)
-    issues = lab.get_issues("label").is_label_issue.to_numpy(dtype=bool)
+    x = np.asarray(x, dtype=np.float32)
+    issues = _cleanlab_detect(y, knn_proba(x, y, int(y.max()) + 1, k))
     sets = None
     if near_duplicates:
+        from cleanlab import Datalab
+
+        lab = Datalab({"label": y}, label_name="label", verbosity=0)
+        with warnings.catch_warnings():  # cleanlab's own pandas deprecation notices
+            warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            lab.find_issues(features=x, issue_types={"near_duplicate": {}})
         frame = lab.get_issues("near_duplicate")
         sets = [[int(j) for j in s] for s in frame.near_duplicate_sets]
     return issues, sets
@@ -138,6 +156,7 @@ def ours_detect(
     folds: int = 5,
     seed: int = 0,
     settings: OursSettings | None = None,
+    head_c: float = HEAD_C,
 ) -> Detection:
     """The ``ours`` detector on features ``x``: an item is flagged when
 
@@ -145,11 +164,14 @@ def ours_detect(
        probabilities averaged over ``repeats`` re-shuffled cross-validations (a steadier
        estimate than one split);
     2. the suggested class beats the given one by at least ``min_margin``;
-    3. a second view of the same features, cleanlab ``Datalab``'s ``knn_k``-nearest-neighbour
-       label check, also calls the label an issue.
+    3. a second view of the same features, cleanlab's filter on leave-one-out
+       ``knn_k``-nearest-neighbour class shares, also calls the label an issue.
+
+    cleanlab ``Datalab``'s near-duplicate check names, in the reasons, near-identical items
+    that carry another label.
     """
     s = settings or OursSettings()
-    proba = oof_proba(x, y, n_classes, folds=folds, seed=seed, repeats=s.repeats)
+    proba = oof_proba(x, y, n_classes, folds=folds, seed=seed, repeats=s.repeats, c=head_c)
     knn, dupes = knn_view(x, y, s.knn_k, near_duplicates=True) if s.use_knn else (None, None)
     flagged = ours_flags(y, proba, knn, s)
     pred = proba.argmax(axis=1)
@@ -165,7 +187,7 @@ def ours_detect(
             f"{s.repeats} cross-validations; margin {margin[i]:.2f} ≥ {s.min_margin}"
         )
         if s.use_knn:
-            text += f"; cleanlab's {s.knn_k}-NN label check agrees"
+            text += f"; the {s.knn_k}-NN view agrees"
         conflicting = [j for j in (dupes[i] if dupes else []) if y[j] != y[i]]
         if conflicting:
             text += f"; near-duplicate of item(s) {conflicting[:5]} with another label"
@@ -177,6 +199,7 @@ def ours_detect(
         reasons=reasons,
         rank=issue_rank(y, proba, flagged),
         near_duplicates=dupes,
+        knn_issues=knn,
     )
 
 
@@ -190,16 +213,19 @@ def detect(
     folds: int = 5,
     seed: int = 0,
     settings: OursSettings | None = None,
+    head_c: float = HEAD_C,
 ) -> Detection:
     """Run one detector. ``argmax`` and ``cleanlab`` need out-of-fold ``proba`` (computed from
     ``features`` when not given); ``ours`` needs ``features`` and falls back to ``proba``
     alone (cleanlab's filter with the margin rule) when a fine-tuned backbone gave no
-    features."""
+    features. ``head_c``: the logistic-regression head's inverse regularisation."""
     y = np.asarray(y, dtype=int)
     k = n_classes or (proba.shape[1] if proba is not None else int(y.max()) + 1)
     if method == "ours":
         if features is not None:
-            return ours_detect(features, y, k, folds=folds, seed=seed, settings=settings)
+            return ours_detect(
+                features, y, k, folds=folds, seed=seed, settings=settings, head_c=head_c
+            )
         assert proba is not None, "ours needs features or probabilities"
         s = settings or OursSettings()
         flagged = ours_flags(y, proba, None, s)
@@ -218,7 +244,7 @@ def detect(
         )
     if proba is None:
         assert features is not None, f"{method} needs features or probabilities"
-        proba = oof_proba(features, y, k, folds=folds, seed=seed)
+        proba = oof_proba(features, y, k, folds=folds, seed=seed, c=head_c)
     pred = proba.argmax(axis=1)
     if method == "argmax":
         flagged = pred != y

@@ -15,6 +15,9 @@ Action = Literal["keep", "flag", "relabel", "drop"]
 EMBEDDING_BACKBONES = ("minilm", "hashing")
 """Backbones used frozen (embeddings + logistic regression); any other name is fine-tuned."""
 DEFAULT_BACKBONE = "minilm"
+HEAD_C = 1.0
+"""Inverse regularisation of the logistic-regression head on frozen embeddings, shared by all
+detectors; chosen on development rows by ``bench/label_noise_select.py``."""
 
 
 class LabelError(ValueError):
@@ -86,5 +89,5 @@ class OursSettings(BaseModel):
         default=0.2, ge=0, le=1, description="P(suggested) - P(given) at least"
     )
     use_knn: bool = Field(
-        default=True, description="require cleanlab's k-NN label check to agree (off: ablation)"
+        default=True, description="require the k-NN view to agree (off: ablation)"
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from clinsynth.tools.labels.models import EMBEDDING_BACKBONES, LabelError
+from clinsynth.tools.labels.models import EMBEDDING_BACKBONES, HEAD_C, LabelError
 
 if TYPE_CHECKING:
     from clinsynth.memory.embeddings import Embedder
@@ -27,7 +27,12 @@ def _splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.n
 
 
 def _fit_predict(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int, seed: int
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    n_classes: int,
+    seed: int,
+    c: float = HEAD_C,
 ) -> np.ndarray:
     """Logistic-regression probabilities over all ``n_classes`` columns."""
     from sklearn.linear_model import LogisticRegression
@@ -37,7 +42,7 @@ def _fit_predict(
     if len(classes) == 1:
         out[:, classes[0]] = 1.0
         return out
-    model = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    model = LogisticRegression(max_iter=3000, C=c, random_state=seed)
     model.fit(x_train, y_train)
     out[:, model.classes_] = model.predict_proba(x_test)
     return out
@@ -51,15 +56,17 @@ def oof_proba(
     folds: int = 5,
     seed: int = 0,
     repeats: int = 1,
+    c: float = HEAD_C,
 ) -> np.ndarray:
-    """Out-of-fold logistic-regression probabilities on features ``x``, averaged over
-    ``repeats`` re-shuffled ``folds``-fold splits (each row from models that never saw it)."""
+    """Out-of-fold logistic-regression probabilities (inverse regularisation ``c``) on
+    features ``x``, averaged over ``repeats`` re-shuffled ``folds``-fold splits (each row from
+    models that never saw it)."""
     x, y = np.asarray(x), np.asarray(y)
     total = np.zeros((len(y), n_classes))
     for r in range(repeats):
         for train_idx, test_idx in _splits(y, folds, seed + 1000 * r):
             total[test_idx] += _fit_predict(
-                x[train_idx], y[train_idx], x[test_idx], n_classes, seed
+                x[train_idx], y[train_idx], x[test_idx], n_classes, seed, c
             )
     return total / repeats
 
@@ -76,23 +83,26 @@ def embed_texts(
     :class:`~clinsynth.memory.embedding_cache.CachedEmbedder` to use instead of building one;
     ``cache_path``: a SQLite file keeping the vectors for later runs)."""
     from clinsynth.memory.embedding_cache import CachedEmbedder
-    from clinsynth.memory.embeddings import make_embedder
+    from clinsynth.memory.embeddings import EmbeddingError, make_embedder
 
     if embedder is None:
         if backbone not in EMBEDDING_BACKBONES:
             raise LabelError(f"{backbone!r} is not an embedding backbone ({EMBEDDING_BACKBONES})")
         kwargs: dict[str, Any] = {"dim": 1024} if backbone == "hashing" else {}
         embedder = make_embedder(backbone, **kwargs)
-    cached = (
-        embedder
-        if isinstance(embedder, CachedEmbedder) and cache_path is None
-        else CachedEmbedder(embedder, cache_path)
-    )
     try:
-        return cached.embed(list(texts))
-    finally:
-        if cached is not embedder:
-            cached.close()
+        cached = (
+            embedder
+            if isinstance(embedder, CachedEmbedder) and cache_path is None
+            else CachedEmbedder(embedder, cache_path)
+        )
+        try:
+            return cached.embed(list(texts))
+        finally:
+            if cached is not embedder:
+                cached.close()
+    except EmbeddingError as exc:
+        raise LabelError(str(exc)) from exc
 
 
 def finetuned_oof_proba(

@@ -285,6 +285,24 @@ def load_selection(path: Path, names: list[str]) -> dict[str, Any]:
     return sel
 
 
+def _write(out: Path, report: dict[str, Any]) -> None:
+    """Write ``report``, keeping the other data sets' entries of an existing file made with the
+    same settings (one data set per run fits the CPU budget; runs may overlap, hence the lock)."""
+    import fcntl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = dict(report, datasets=dict(report["datasets"]))
+        if out.is_file():
+            old = json.loads(out.read_text())
+            same = old.get("chosen_settings") == report["chosen_settings"]
+            if same and old.get("quick") == report["quick"]:
+                for key, value in old["datasets"].items():
+                    merged["datasets"].setdefault(key, value)
+        out.write_text(json.dumps(merged, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed of 20 %% on 300 rows")
@@ -329,10 +347,6 @@ def main(argv: list[str] | None = None) -> None:
         "how_to_run": "one data set per invocation (--datasets NAME); entries are merged",
         "datasets": {},
     }
-    if args.out.is_file():  # one data set per run fits the CPU budget: keep the others
-        old = json.loads(args.out.read_text())
-        if old.get("chosen_settings") == chosen and old.get("quick") == args.quick:
-            report["datasets"] = {k: v for k, v in old["datasets"].items() if k not in names}
     for name in names:
         ds_started = time.perf_counter()
         ds = LOADERS[name]()
@@ -382,8 +396,7 @@ def main(argv: list[str] | None = None) -> None:
         entry["machine_at_end"] = machine()
         entry["wall_seconds"] = round(time.perf_counter() - ds_started, 1)
         report["datasets"][name] = entry
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        _write(args.out, report)
         print(f"wrote {name} to {args.out} in {entry['wall_seconds']}s", flush=True)
 
 

@@ -82,9 +82,10 @@ class OursSettings(BaseModel):
 
     repeats: int = Field(default=3, ge=1, description="re-shuffled cross-validations averaged")
     filter_by: FilterBy = Field(
-        default="both", description="cleanlab find_label_issues filter on those probabilities"
+        default="prune_by_noise_rate",
+        description="cleanlab find_label_issues filter on those probabilities",
     )
-    knn_k: int = Field(default=10, ge=1, description="neighbours in the second view")
+    knn_k: int = Field(default=25, ge=1, description="neighbours in the second view")
     min_margin: float = Field(
         default=0.2, ge=0, le=1, description="P(suggested) - P(given) at least"
     )

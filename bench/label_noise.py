@@ -328,11 +328,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--selection", type=Path, default=SELECTION)
     parser.add_argument("--throughput-rows", type=int, default=300)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"default {RESULTS} (--quick: bench/.cache/)"
+    )
     parser.add_argument(
         "--resummarize", action="store_true", help="recompute summaries from the stored runs"
     )
     args = parser.parse_args(argv)
+    if args.out is None:  # a quick run never replaces the reported figures
+        args.out = REPO / "bench" / ".cache" / "label_noise.quick.json" if args.quick else RESULTS
     if args.resummarize:
         resummarize(args.out)
         return

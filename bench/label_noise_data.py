@@ -257,3 +257,25 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()],
     }
+
+
+def heldout_split(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The training / held-out split ``bench/notes_paper_table.py`` scores on (unchanged from
+    the earlier label-noise bench): medical_abstracts_tc 80/20 by ``text_id``, stratified,
+    seed 0; mts_dialog 75/25 stratified, seed 0, classes under 4 items in training only."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    if ds.name == "medical_abstracts_tc":
+        frame = pd.read_csv(data_root() / "medical_abstracts_tc" / "medical_tc_train.csv")
+        first = frame.groupby("text_id").condition_label.first()
+        train_ids, _ = train_test_split(
+            first.index.to_numpy(), test_size=0.2, random_state=0, stratify=first.to_numpy()
+        )
+        in_train = frame.text_id.isin(set(train_ids.tolist())).to_numpy()
+        return np.flatnonzero(in_train), np.flatnonzero(~in_train)
+    counts = np.bincount(ds.y, minlength=len(ds.classes))
+    splittable = np.flatnonzero(counts[ds.y] >= 4)
+    tr, te = train_test_split(splittable, test_size=0.25, random_state=0, stratify=ds.y[splittable])
+    rare = np.flatnonzero(counts[ds.y] < 4)
+    return np.sort(np.concatenate([tr, rare])), np.sort(te)

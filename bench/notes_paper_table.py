@@ -13,7 +13,8 @@ pooled with the synthetic items). Then a classifier is trained on
 - gold-small; gold-small + synthetic as generated; gold-small + corrected synthetic; and
   gold-all (every training row),
 
-and scored (accuracy, macro-F1) on the held-out split of ``bench/label_noise.py``.
+and scored (accuracy, macro-F1) on the held-out split of ``bench/label_noise_data.py``'s
+``heldout_split``.
 
 Classifier (CPU budget): frozen sentence embeddings + logistic regression
 (``clinsynth.finetune.classification.score_embedding_head``); MiniLM embeddings of the
@@ -43,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from label_noise import LOADERS, Dataset, cached_embeddings  # noqa: E402
+from label_noise_data import LOADERS, Dataset, cached_embeddings, heldout_split  # noqa: E402
 
 from clinsynth.finetune.classification import score_embedding_head  # noqa: E402
 
@@ -59,12 +60,12 @@ def _cli(args: list[str], env: dict[str, str]) -> str:
     return res.stdout
 
 
-def gold_small(ds: Dataset, per_label: int, seed: int) -> np.ndarray:
+def gold_small(ds: Dataset, train: np.ndarray, per_label: int, seed: int) -> np.ndarray:
     """``per_label`` training rows of each class (all of a class when it has fewer)."""
     rng = np.random.default_rng(seed)
     picked = []
     for c in range(len(ds.classes)):
-        rows = ds.train[ds.y[ds.train] == c]
+        rows = train[ds.y[train] == c]
         picked.extend(rng.choice(rows, size=min(per_label, len(rows)), replace=False).tolist())
     return np.sort(np.array(picked))
 
@@ -95,6 +96,7 @@ def main() -> None:
     started = time.perf_counter()
 
     ds = LOADERS[args.dataset]()
+    train, test = heldout_split(ds)
     labels = ds.classes
     if args.stub:
         from clinsynth.memory.embeddings import HashingEmbedder
@@ -113,7 +115,7 @@ def main() -> None:
         def embed(texts: list[str]) -> np.ndarray:
             return minilm.embed(texts)
 
-    small = gold_small(ds, gold_n, args.seed)
+    small = gold_small(ds, train, gold_n, args.seed)
     y_names = [labels[i] for i in ds.y]
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="notes-table-")))
@@ -165,7 +167,7 @@ def main() -> None:
     by_id = {r["id"]: i for i, r in enumerate(accepted)}
     corr_idx = [by_id[r["id"]] for r in corrected]
     corr_labels = [r["item"]["label"] for r in corrected]
-    test_x, test_y = x[ds.test], [y_names[i] for i in ds.test]
+    test_x, test_y = x[test], [y_names[i] for i in test]
 
     def score(train_x: np.ndarray, train_y: list[str]) -> dict[str, Any]:
         scores = score_embedding_head(train_x, train_y, test_x, test_y, labels, seed=args.seed)
@@ -182,7 +184,7 @@ def main() -> None:
         "gold_small+corrected_synthetic": score(
             np.vstack([x[small], synth_x[corr_idx]]), small_y + corr_labels
         ),
-        "gold_all": score(x[ds.train], [y_names[i] for i in ds.train]),
+        "gold_all": score(x[train], [y_names[i] for i in train]),
     }
     decisions = [r["item"]["label_decision"] for r in corrected] + [
         r["item"]["label_decision"] for r in dropped
@@ -214,7 +216,7 @@ def main() -> None:
             "synthetic_relabelled": sum(d["action"] == "relabel" for d in decisions),
             "synthetic_dropped": len(dropped),
         },
-        "n_test": len(ds.test),
+        "n_test": len(test),
         "table": table,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }

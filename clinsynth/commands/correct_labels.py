@@ -64,6 +64,7 @@ def _correct(
     folds: int,
     seed: int,
     adjudicate_with_llm: bool,
+    embedding_cache: Path | None = None,
 ) -> list[LabelDecision]:
     from clinsynth.finetune.errors import FinetuneError
     from clinsynth.tools.labels import LabelError, adjudicate, correct_labels
@@ -79,6 +80,7 @@ def _correct(
                 backbone=backbone,
                 folds=folds,
                 seed=seed,
+                embedding_cache=embedding_cache,
             )
         except (LabelError, FinetuneError) as exc:
             raise UserError(str(exc)) from exc
@@ -228,6 +230,10 @@ def register(app: typer.Typer) -> None:
         out_path: Annotated[
             Path | None, typer.Option("--out", help="CSV mode: corrected CSV to write")
         ] = None,
+        embedding_cache: Annotated[
+            Path | None,
+            typer.Option(help="SQLite file keeping text embeddings for later runs (by text hash)"),
+        ] = None,
     ) -> None:
         """Find likely wrong labels by confident learning; flag, relabel or drop them."""
 
@@ -243,6 +249,7 @@ def register(app: typer.Typer) -> None:
                 "folds": folds,
                 "seed": seed,
                 "adjudicate_with_llm": adjudicate,
+                "embedding_cache": embedding_cache,
             }
             if run is not None:
                 if data is not None:

@@ -9,10 +9,11 @@ likely wrong. Three detectors share one backbone so they can be compared fairly:
 - ``cleanlab``: ``cleanlab.filter.find_label_issues`` with its defaults (per-class
   thresholds from the confident joint, issues ranked and pruned by the estimated noise rate);
 - ``ours``: confident learning made steadier and stricter — out-of-fold probabilities averaged
-  over several re-shuffled cross-validations, cleanlab's stricter ``both`` filter, a minimum
-  margin between the suggested and the given class, and a second view (a k-nearest-neighbour
-  vote in the same embedding space) that must also reject the given label (see
-  :func:`ours_detect`). Precision matters most here: every clean item wrongly flagged is
+  over several re-shuffled cross-validations, a cleanlab filter, a minimum margin between the
+  suggested and the given class, and a second view (cleanlab's filter on k-nearest-neighbour
+  class shares in the same embedding space) that must also reject the given label (see
+  :func:`ours_detect`; its settings are chosen on development data by
+  ``bench/label_noise_select.py``). Precision matters most here: every clean item wrongly flagged is
   relabelled or dropped, and on skewed label sets those errors pile up in the rare classes.
   The benchmark ``bench/label_noise.py`` measures all three.
 
@@ -27,7 +28,16 @@ from clinsynth.tools.labels.adjudication import (
     adjudication_messages,
 )
 from clinsynth.tools.labels.correction import correct_labels, decisions_from_detection
-from clinsynth.tools.labels.detection import Detection, detect, ours_detect
+from clinsynth.tools.labels.detection import (
+    Detection,
+    detect,
+    issue_rank,
+    knn_proba,
+    knn_view,
+    margin_rule,
+    ours_detect,
+    ours_flags,
+)
 from clinsynth.tools.labels.models import (
     Adjudication,
     LabelDecision,
@@ -39,7 +49,6 @@ from clinsynth.tools.labels.models import (
 from clinsynth.tools.labels.probabilities import (
     embed_texts,
     finetuned_oof_proba,
-    knn_oof_proba,
     oof_proba,
 )
 
@@ -59,7 +68,11 @@ __all__ = [
     "detect",
     "embed_texts",
     "finetuned_oof_proba",
-    "knn_oof_proba",
+    "issue_rank",
+    "knn_proba",
+    "knn_view",
+    "margin_rule",
     "oof_proba",
     "ours_detect",
+    "ours_flags",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -14,9 +15,13 @@ from clinsynth.tools.labels.models import (
     Action,
     LabelDecision,
     LabelError,
+    OursSettings,
     Policy,
 )
 from clinsynth.tools.labels.probabilities import embed_texts, finetuned_oof_proba
+
+if TYPE_CHECKING:
+    from clinsynth.memory.embeddings import Embedder
 
 
 def _encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -46,6 +51,7 @@ def decisions_from_detection(
         if flagged:
             action = policy
             new = {"flag": old, "relabel": classes[suggested], "drop": None}[policy]
+        rank = int(detection.rank[i]) if detection.rank is not None and flagged else None
         out.append(
             LabelDecision(
                 index=i,
@@ -60,6 +66,7 @@ def decisions_from_detection(
                 method=method,
                 backbone=backbone,
                 reason=detection.reasons[i] or "label consistent with the classifier",
+                issue_rank=rank or None,
             )
         )
     return out
@@ -74,6 +81,9 @@ def correct_labels(
     backbone: str | None = None,
     folds: int = 5,
     seed: int = 0,
+    settings: OursSettings | None = None,
+    embedder: Embedder | None = None,
+    embedding_cache: Path | None = None,
 ) -> list[LabelDecision]:
     """Find likely wrong labels among ``texts`` and apply ``policy``; one decision per item,
     in input order (dropped items stay in the list with ``new_label`` None).
@@ -82,6 +92,12 @@ def correct_labels(
     logistic-regression head, CPU-friendly), ``"hashing"`` (word-hashing features, instant,
     for tests), or a BERT name / local directory to fine-tune in every fold with the training
     tool (e.g. ``dmis-lab/biobert-base-cased-v1.2``; slow on CPU).
+
+    Each distinct text is embedded once and the matrix is reused by every fold, repeated
+    cross-validation and the k-NN view; ``embedding_cache`` (a SQLite file) keeps the vectors
+    for later runs, ``embedder`` replaces the backbone's (e.g. a shared
+    :class:`~clinsynth.memory.embedding_cache.CachedEmbedder`). ``settings``: the ``ours``
+    detector's knobs (default: those chosen on development data).
     """
     if len(texts) != len(labels):
         raise LabelError(f"{len(texts)} texts but {len(labels)} labels")
@@ -92,14 +108,25 @@ def correct_labels(
     if folds < 2 or folds > len(texts):
         raise LabelError(f"folds must be between 2 and the number of items ({len(texts)})")
     name = backbone or DEFAULT_BACKBONE
-    if name in EMBEDDING_BACKBONES:
-        features: np.ndarray | None = embed_texts(texts, name)
+    if embedder is not None or name in EMBEDDING_BACKBONES:
+        if embedder is not None:
+            name = embedder.name
+        features: np.ndarray | None = embed_texts(
+            texts, name, embedder=embedder, cache_path=embedding_cache
+        )
         proba = None
     else:
         features = None
         proba = finetuned_oof_proba(texts, y, classes, name, folds, seed)
     detection = detect(
-        method, y, proba=proba, features=features, n_classes=len(classes), folds=folds, seed=seed
+        method,
+        y,
+        proba=proba,
+        features=features,
+        n_classes=len(classes),
+        folds=folds,
+        seed=seed,
+        settings=settings,
     )
     return decisions_from_detection(
         detection, y, classes, policy=policy, method=method, backbone=name

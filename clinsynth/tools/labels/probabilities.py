@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from clinsynth.tools.labels.models import EMBEDDING_BACKBONES, LabelError
+from clinsynth.tools.labels.models import EMBEDDING_BACKBONES, HEAD_C, LabelError
+
+if TYPE_CHECKING:
+    from clinsynth.memory.embeddings import Embedder
 
 
 def _splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -23,7 +27,12 @@ def _splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.n
 
 
 def _fit_predict(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int, seed: int
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    n_classes: int,
+    seed: int,
+    c: float = HEAD_C,
 ) -> np.ndarray:
     """Logistic-regression probabilities over all ``n_classes`` columns."""
     from sklearn.linear_model import LogisticRegression
@@ -33,7 +42,7 @@ def _fit_predict(
     if len(classes) == 1:
         out[:, classes[0]] = 1.0
         return out
-    model = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    model = LogisticRegression(max_iter=3000, C=c, random_state=seed)
     model.fit(x_train, y_train)
     out[:, model.classes_] = model.predict_proba(x_test)
     return out
@@ -47,47 +56,53 @@ def oof_proba(
     folds: int = 5,
     seed: int = 0,
     repeats: int = 1,
+    c: float = HEAD_C,
 ) -> np.ndarray:
-    """Out-of-fold logistic-regression probabilities on features ``x``, averaged over
-    ``repeats`` re-shuffled ``folds``-fold splits (each row from models that never saw it)."""
+    """Out-of-fold logistic-regression probabilities (inverse regularisation ``c``) on
+    features ``x``, averaged over ``repeats`` re-shuffled ``folds``-fold splits (each row from
+    models that never saw it)."""
     x, y = np.asarray(x), np.asarray(y)
     total = np.zeros((len(y), n_classes))
     for r in range(repeats):
         for train_idx, test_idx in _splits(y, folds, seed + 1000 * r):
             total[test_idx] += _fit_predict(
-                x[train_idx], y[train_idx], x[test_idx], n_classes, seed
+                x[train_idx], y[train_idx], x[test_idx], n_classes, seed, c
             )
     return total / repeats
 
 
-def knn_oof_proba(
-    x: np.ndarray, y: np.ndarray, n_classes: int, *, k: int = 10, folds: int = 5, seed: int = 0
+def embed_texts(
+    texts: Sequence[str],
+    backbone: str,
+    *,
+    embedder: Embedder | None = None,
+    cache_path: Path | None = None,
 ) -> np.ndarray:
-    """Out-of-fold class shares among the ``k`` nearest (cosine) training neighbours, smoothed
-    by one pseudo-count spread over the classes."""
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms == 0, 1.0, norms)
-    out = np.zeros((len(y), n_classes))
-    for train_idx, test_idx in _splits(y, folds, seed):
-        sims = x[test_idx] @ x[train_idx].T
-        kk = min(k, len(train_idx))
-        nearest = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        votes = np.zeros((len(test_idx), n_classes))
-        for row, cols in enumerate(nearest):
-            np.add.at(votes[row], y[train_idx][cols], 1.0)
-        out[test_idx] = (votes + 1.0 / n_classes) / (kk + 1.0)
-    return out
+    """Frozen sentence embeddings for ``texts`` from an embedding backbone (minilm, hashing),
+    each distinct text embedded once (``embedder``: a ready embedder or
+    :class:`~clinsynth.memory.embedding_cache.CachedEmbedder` to use instead of building one;
+    ``cache_path``: a SQLite file keeping the vectors for later runs)."""
+    from clinsynth.memory.embedding_cache import CachedEmbedder
+    from clinsynth.memory.embeddings import EmbeddingError, make_embedder
 
-
-def embed_texts(texts: Sequence[str], backbone: str) -> np.ndarray:
-    """Frozen sentence embeddings for ``texts`` from an embedding backbone (minilm, hashing)."""
-    from clinsynth.memory.embeddings import make_embedder
-
-    if backbone not in EMBEDDING_BACKBONES:
-        raise LabelError(f"{backbone!r} is not an embedding backbone ({EMBEDDING_BACKBONES})")
-    kwargs: dict[str, Any] = {"dim": 1024} if backbone == "hashing" else {}
-    return make_embedder(backbone, **kwargs).embed(list(texts))
+    if embedder is None:
+        if backbone not in EMBEDDING_BACKBONES:
+            raise LabelError(f"{backbone!r} is not an embedding backbone ({EMBEDDING_BACKBONES})")
+        kwargs: dict[str, Any] = {"dim": 1024} if backbone == "hashing" else {}
+        embedder = make_embedder(backbone, **kwargs)
+    try:
+        cached = (
+            embedder
+            if isinstance(embedder, CachedEmbedder) and cache_path is None
+            else CachedEmbedder(embedder, cache_path)
+        )
+        try:
+            return cached.embed(list(texts))
+        finally:
+            if cached is not embedder:
+                cached.close()
+    except EmbeddingError as exc:
+        raise LabelError(str(exc)) from exc
 
 
 def finetuned_oof_proba(

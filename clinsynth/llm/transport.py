@@ -31,6 +31,11 @@ from clinsynth.runtime.limits import CallLimits
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 """Largest reply body read from an endpoint (a chat completion is a few kilobytes)."""
 
+SHARDS = 8
+"""Connection pools per event loop. httpcore's pool scans every one of its connections, and
+polls each idle one's socket, on every request and every reply (quadratic in concurrency: ~3
+ms an item at 128 requests in flight); eight smaller pools scan an eighth each."""
+
 _reports: ContextVar[list[Callable[[int], None]] | None] = ContextVar(
     "clinsynth_http_reports", default=None
 )
@@ -59,7 +64,8 @@ def loop_safe_async_client(limits: CallLimits | None = None) -> Any:
 
     langchain-openai caches one async client per base URL, and pooled connections belong to the
     loop that opened them: a second ``asyncio.run`` with the same model then fails with "Event
-    loop is closed". Here each running loop gets its own pool; pools of closed loops are dropped.
+    loop is closed". Here each running loop gets its own pools (``SHARDS`` of them, each request
+    to the one with the fewest requests in flight); pools of closed loops are dropped.
     """
     import openai
 
@@ -70,9 +76,10 @@ def loop_safe_async_client(limits: CallLimits | None = None) -> Any:
     )
 
     class CappedStream(httpx.AsyncByteStream):
-        def __init__(self, inner: Any, url: Any) -> None:
+        def __init__(self, inner: Any, url: Any, done: Callable[[], None]) -> None:
             self._inner = inner
             self._url = url
+            self._done: Callable[[], None] | None = done
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             seen = 0
@@ -83,44 +90,74 @@ def loop_safe_async_client(limits: CallLimits | None = None) -> Any:
                 yield chunk
 
         async def aclose(self) -> None:
-            await self._inner.aclose()
+            try:
+                await self._inner.aclose()
+            finally:
+                if self._done is not None:
+                    self._done()
+                    self._done = None
+
+    class Shards:
+        """``SHARDS`` connection pools of one loop; a request goes to the least busy one."""
+
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            self.loop = loop
+            self.pools = [
+                httpx.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
+                for _ in range(SHARDS)
+            ]
+            self.busy = [0] * SHARDS
+
+        def take(self) -> tuple[Any, Callable[[], None]]:
+            busy = self.busy
+            index = busy.index(min(busy))
+            busy[index] += 1
+            return self.pools[index], functools.partial(self.release, index)
+
+        def release(self, index: int) -> None:
+            self.busy[index] -= 1
 
     class LoopLocalTransport(httpx.AsyncBaseTransport):
         def __init__(self) -> None:
             self._lock = threading.Lock()
-            self._pools: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+            self._pools: dict[int, Shards] = {}
 
-        def _pool(self) -> Any:
+        def _shards(self) -> Shards:
             loop = asyncio.get_running_loop()
             entry = self._pools.get(id(loop))
-            if entry is not None and entry[0] is loop:
-                return entry[1]
+            if entry is not None and entry.loop is loop:
+                return entry
             with self._lock:
-                self._pools = {k: v for k, v in self._pools.items() if not v[0].is_closed()}
+                self._pools = {k: v for k, v in self._pools.items() if not v.loop.is_closed()}
                 if id(loop) not in self._pools:
-                    pool = httpx.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
-                    self._pools[id(loop)] = (loop, pool)
-                return self._pools[id(loop)][1]
+                    self._pools[id(loop)] = Shards(loop)
+                return self._pools[id(loop)]
 
         async def handle_async_request(self, request: Any) -> Any:
-            if limits is None:
-                response = await self._pool().handle_async_request(request)
-            else:
-                size = int(request.headers.get("content-length") or 0)
-                async with limits.call((size + 3) // 4) as report:
-                    response = await self._pool().handle_async_request(request)
-                reports = _reports.get()
-                if reports is not None:
-                    reports.append(report)
-            length = response.headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > max_bytes:
-                await response.aclose()
-                raise _too_large(request.url, max_bytes)
-            response.stream = CappedStream(response.stream, request.url)
+            pool, release = self._shards().take()
+            try:
+                if limits is None:
+                    response = await pool.handle_async_request(request)
+                else:
+                    size = int(request.headers.get("content-length") or 0)
+                    async with limits.call((size + 3) // 4) as report:
+                        response = await pool.handle_async_request(request)
+                    reports = _reports.get()
+                    if reports is not None:
+                        reports.append(report)
+                length = response.headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > max_bytes:
+                    await response.aclose()
+                    raise _too_large(request.url, max_bytes)
+            except BaseException:
+                release()
+                raise
+            response.stream = CappedStream(response.stream, request.url, release)
             return response
 
         async def aclose(self) -> None:
-            await self._pool().aclose()
+            for pool in self._shards().pools:
+                await pool.aclose()
 
     return openai.DefaultAsyncHttpxClient(transport=LoopLocalTransport())
 

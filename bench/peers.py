@@ -350,9 +350,10 @@ def main() -> None:
     if args.quick:
         args.items_per_slot, args.concurrency = 2, [8, 32]
     args.peers_python = peers_python() if "curator" in args.contenders else None
-    results = []
+    results: list[dict[str, Any]] = []
     started = time.time()
     load_at_start = os.getloadavg()
+    runs = len(args.concurrency) * len(args.contenders) * args.rounds
     with tempfile.TemporaryDirectory() as tmp:
         stores = {}
         for concurrency in args.concurrency:
@@ -369,6 +370,21 @@ def main() -> None:
                     res["round"] = round_
                     results.append(res)
                     print(json.dumps(res), flush=True)
+                    # After every run, so that a run cut short still leaves what it measured.
+                    write_report(args, results, runs, started, load_at_start)
+    print(f"wrote {args.out}")
+
+
+def write_report(
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    runs: int,
+    started: float,
+    load_at_start: tuple[float, float, float],
+) -> None:
+    sys.path.insert(0, str(REPO))
+    from clinsynth.graphs.batch import package_versions
+
     report = {
         "benchmark": "peers",
         "what": (
@@ -383,6 +399,9 @@ def main() -> None:
         "latency_s": args.latency,
         "items_per_slot": args.items_per_slot,
         "rounds": args.rounds,
+        "concurrency": args.concurrency,
+        "complete": len(results) == runs,
+        "runs_done": f"{len(results)} of {runs}",
         "quick": args.quick,
         "goal": (
             "C = 128: clinsynth cpu_ms_per_accepted ≤ curator's and ratio ≥ curator's, both "
@@ -392,19 +411,15 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
             "load_at_start": load_at_start,
-            "load_at_end": os.getloadavg(),
+            "load_now": os.getloadavg(),
             "wall_s": round(time.time() - started, 1),
         },
         "peer_versions": peers_versions(args.peers_python) if args.peers_python else {},
+        "versions": package_versions(),
         "results": results,
     }
-    sys.path.insert(0, str(REPO))
-    from clinsynth.graphs.batch import package_versions
-
-    report["versions"] = package_versions()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {args.out}")
 
 
 def entry() -> None:

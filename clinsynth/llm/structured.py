@@ -23,7 +23,7 @@ from clinsynth.llm.errors import LLMEndpointError, LLMRequestError, Unsupported,
 from clinsynth.llm.metering import UsageMeter
 from clinsynth.llm.methods import MethodChoice
 from clinsynth.llm.parsing import content_text, extract_json, validation_summary
-from clinsynth.llm.transport import charged_requests, is_openai_client
+from clinsynth.llm.transport import charged_requests, direct_call, is_openai_client
 from clinsynth.runtime.limits import CallLimits, approx_tokens
 from clinsynth.schemas import Usage
 
@@ -48,6 +48,14 @@ def _usage_of(message: AIMessage) -> Usage:
         output_tokens=meta.get("output_tokens", 0),
         calls=1,
     )
+
+
+async def _invoke(
+    runnable: Runnable[LanguageModelInput, BaseMessage], history: list[BaseMessage]
+) -> BaseMessage:
+    """``runnable.ainvoke(history)``, straight through the OpenAI SDK where that applies."""
+    reply = await direct_call(runnable, history)
+    return reply if reply is not None else await runnable.ainvoke(history)
 
 
 @functools.cache
@@ -249,10 +257,10 @@ class StructuredLLM:
         """One model call, its failures translated by ``errors.translate``."""
         try:
             if self.limits is None:
-                reply = await runnable.ainvoke(history)
+                reply = await _invoke(runnable, history)
             elif self.transport_slots:
                 with charged_requests() as reports:
-                    reply = await runnable.ainvoke(history)
+                    reply = await _invoke(runnable, history)
                 if reports and isinstance(reply, AIMessage):
                     reports[-1](_usage_of(reply).total_tokens)
             else:
@@ -260,7 +268,7 @@ class StructuredLLM:
                 if self.limits.tokens is not None:
                     prompt = approx_tokens("".join(content_text(m) for m in history))
                 async with self.limits.call(prompt) as report:
-                    reply = await runnable.ainvoke(history)
+                    reply = await _invoke(runnable, history)
                     if isinstance(reply, AIMessage):
                         report(_usage_of(reply).total_tokens)
         except Exception as exc:

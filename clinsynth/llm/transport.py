@@ -23,7 +23,9 @@ from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
+from langchain_core.runnables import Runnable, RunnableBinding
 
 from clinsynth.llm.errors import LLMProtocolError, completion_problem
 from clinsynth.llm.replicas import Replicas
@@ -31,6 +33,11 @@ from clinsynth.runtime.limits import CallLimits
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 """Largest reply body read from an endpoint (a chat completion is a few kilobytes)."""
+
+SHARDS = 16
+"""Connection pools per event loop. httpcore's pool scans every one of its connections, and
+polls each idle one's socket, on every request and every reply (quadratic in concurrency: ~3
+ms an item at 128 requests in flight); sixteen smaller pools scan a sixteenth each."""
 
 _reports: ContextVar[list[Callable[[int], None]] | None] = ContextVar(
     "clinsynth_http_reports", default=None
@@ -62,7 +69,8 @@ def loop_safe_async_client(
 
     langchain-openai caches one async client per base URL, and pooled connections belong to the
     loop that opened them: a second ``asyncio.run`` with the same model then fails with "Event
-    loop is closed". Here each running loop gets its own pool; pools of closed loops are dropped.
+    loop is closed". Here each running loop gets its own pools (``SHARDS`` of them, each request
+    to the one with the fewest requests in flight); pools of closed loops are dropped.
     ``replicas``: send each request to the replica it picks (``llm.replicas``).
     """
     import openai
@@ -74,9 +82,10 @@ def loop_safe_async_client(
     )
 
     class CappedStream(httpx.AsyncByteStream):
-        def __init__(self, inner: Any, url: Any) -> None:
+        def __init__(self, inner: Any, url: Any, done: Callable[[], None]) -> None:
             self._inner = inner
             self._url = url
+            self._done: Callable[[], None] | None = done
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             seen = 0
@@ -87,24 +96,53 @@ def loop_safe_async_client(
                 yield chunk
 
         async def aclose(self) -> None:
-            await self._inner.aclose()
+            try:
+                await self._inner.aclose()
+            finally:
+                if self._done is not None:
+                    self._done()
+                    self._done = None
+
+    class Shards:
+        """``SHARDS`` connection pools of one loop; a request goes to the least busy one."""
+
+        def __init__(self, loop: asyncio.AbstractEventLoop, ssl_context: Any) -> None:
+            self.loop = loop
+            self.pools = [
+                httpx.AsyncHTTPTransport(
+                    verify=ssl_context, limits=openai.DEFAULT_CONNECTION_LIMITS
+                )
+                for _ in range(SHARDS)
+            ]
+            self.busy = [0] * SHARDS
+
+        def take(self) -> tuple[Any, Callable[[], None]]:
+            busy = self.busy
+            index = busy.index(min(busy))
+            busy[index] += 1
+            return self.pools[index], functools.partial(self.release, index)
+
+        def release(self, index: int) -> None:
+            self.busy[index] -= 1
 
     class LoopLocalTransport(httpx.AsyncBaseTransport):
         def __init__(self) -> None:
             self._lock = threading.Lock()
-            self._pools: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+            self._pools: dict[int, Shards] = {}
+            self._ssl_context: Any = None
 
-        def _pool(self) -> Any:
+        def _shards(self) -> Shards:
             loop = asyncio.get_running_loop()
             entry = self._pools.get(id(loop))
-            if entry is not None and entry[0] is loop:
-                return entry[1]
+            if entry is not None and entry.loop is loop:
+                return entry
             with self._lock:
-                self._pools = {k: v for k, v in self._pools.items() if not v[0].is_closed()}
+                self._pools = {k: v for k, v in self._pools.items() if not v.loop.is_closed()}
                 if id(loop) not in self._pools:
-                    pool = httpx.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
-                    self._pools[id(loop)] = (loop, pool)
-                return self._pools[id(loop)][1]
+                    if self._ssl_context is None:  # loading the CA bundle takes ~50 ms
+                        self._ssl_context = httpx.create_ssl_context()
+                    self._pools[id(loop)] = Shards(loop, self._ssl_context)
+                return self._pools[id(loop)]
 
         async def handle_async_request(self, request: Any) -> Any:
             if replicas is not None:
@@ -123,24 +161,30 @@ def loop_safe_async_client(
             return await self._send(request)
 
         async def _send(self, request: Any) -> Any:
-            if limits is None:
-                response = await self._pool().handle_async_request(request)
-            else:
-                size = int(request.headers.get("content-length") or 0)
-                async with limits.call((size + 3) // 4) as report:
-                    response = await self._pool().handle_async_request(request)
-                reports = _reports.get()
-                if reports is not None:
-                    reports.append(report)
-            length = response.headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > max_bytes:
-                await response.aclose()
-                raise _too_large(request.url, max_bytes)
-            response.stream = CappedStream(response.stream, request.url)
+            pool, release = self._shards().take()
+            try:
+                if limits is None:
+                    response = await pool.handle_async_request(request)
+                else:
+                    size = int(request.headers.get("content-length") or 0)
+                    async with limits.call((size + 3) // 4) as report:
+                        response = await pool.handle_async_request(request)
+                    reports = _reports.get()
+                    if reports is not None:
+                        reports.append(report)
+                length = response.headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > max_bytes:
+                    await response.aclose()
+                    raise _too_large(request.url, max_bytes)
+            except BaseException:
+                release()
+                raise
+            response.stream = CappedStream(response.stream, request.url, release)
             return response
 
         async def aclose(self) -> None:
-            await self._pool().aclose()
+            for pool in self._shards().pools:
+                await pool.aclose()
 
     return openai.DefaultAsyncHttpxClient(transport=LoopLocalTransport())
 
@@ -185,3 +229,63 @@ def chat_openai_class() -> type[BaseChatModel]:
             return super()._create_chat_result(response, generation_info)
 
     return RawBodyChatOpenAI
+
+
+def _callbacks_wanted() -> bool:
+    """Whether the current run has callback handlers or tracing that a chat model call must
+    report to (a host's tracer, LangGraph's message streaming)."""
+    from langchain_core.runnables.config import var_child_runnable_config
+    from langchain_core.tracers.context import _tracing_v2_is_enabled
+
+    if _tracing_v2_is_enabled():
+        return True
+    callbacks = (var_child_runnable_config.get() or {}).get("callbacks")
+    if callbacks is None:
+        return False
+    return bool(callbacks if isinstance(callbacks, list) else callbacks.handlers)
+
+
+async def direct_call(
+    runnable: Runnable[LanguageModelInput, BaseMessage], history: list[BaseMessage]
+) -> BaseMessage | None:
+    """One chat completion through the model's OpenAI SDK client, without LangChain's runnable,
+    callback and executor layers (~1 ms a call: a callback manager, a run tree and a thread
+    hop to build the result); None when this path does not apply and ``runnable`` should be
+    invoked as usual: a model that is no OpenAI-SDK ChatOpenAI bound with ``bind``, a
+    streaming model, the Responses API, a pydantic ``response_format`` (the SDK's parse
+    path), or callbacks or tracing to report to. The request payload, the SDK's retries and
+    error classes, and the reply's conversion to a message are LangChain's and the SDK's own.
+    """
+    if not isinstance(runnable, RunnableBinding) or not isinstance(runnable.bound, BaseChatModel):
+        return None
+    model: Any = runnable.bound
+    if not is_openai_client(model):
+        return None
+    if model.streaming or _callbacks_wanted():
+        return None
+    payload = model._get_request_payload(history, **runnable.kwargs)
+    if "response_format" in payload or payload.get("stream") or model._use_responses_api(payload):
+        return None
+    import openai
+    from langchain_openai.chat_models import base as lc_openai
+
+    try:
+        raw = await model.async_client.with_raw_response.create(**payload)
+    except openai.BadRequestError as exc:
+        lc_openai._handle_openai_bad_request(exc)
+        raise
+    except openai.APIError as exc:
+        lc_openai._handle_openai_api_error(exc)
+        raise
+    # The SDK's own reading of a reply (``LegacyAPIResponse._parse``), less building its typed
+    # ChatCompletion, which LangChain would dump back into this dict.
+    http = raw.http_response
+    if http.headers.get("content-type", "*").split(";")[0].endswith("json"):
+        data: Any = http.json()
+    else:
+        try:
+            data = http.json()
+        except ValueError:
+            data = http.text
+    result: ChatResult = model._create_chat_result(data, {})
+    return result.generations[0].message

@@ -205,6 +205,14 @@ class Recipe(ABC):
         a worker thread, before its first item. Default: none to load."""
         return None
 
+    def load_checks(self) -> None:
+        """Build what :meth:`safety_checks` uses (the PHI recognizers, once per process); a run
+        calls this with :meth:`load_models`, so that its first items do not wait seconds for
+        it in the middle of their LLM calls."""
+        from clinsynth.evaluators.phi_recognizers import recognizers
+
+        recognizers()
+
     def relabel(self, task: Task, item: dict[str, Any], report: CriticReport) -> Relabel:
         """Apply the critic's relabel request; default: reject, as there is no label policy."""
         return Relabel(item=None, reason="recipe has no relabel policy")

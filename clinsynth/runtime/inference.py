@@ -43,8 +43,10 @@ class InferencePool:
 
 
 def load_models(deps: Deps) -> None:
-    """Load every model the run uses (the recipe's reader or classifier, the embedders)."""
+    """Load every model the run uses (the recipe's reader or classifier, the embedders) and
+    what its safety checks use."""
     deps.recipe.load_models()
+    deps.recipe.load_checks()
     embedders = {id(e): e for e in (deps.registry.embedder, deps.store.embedder)}
     for embedder in embedders.values():
         load = getattr(embedder, "load", None)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from langchain_core.messages import BaseMessage
@@ -32,6 +30,7 @@ from clinsynth.evaluators.task_key import (
     LETTERS,
 )
 from clinsynth.recipes.base import Recipe, RecipeOptions, Relabel, RetrievalRequest
+from clinsynth.recipes.trial_store import TrialStoreAccess
 from clinsynth.recipes.trial_tasks import prompts
 from clinsynth.recipes.trial_tasks.labels import check_termination
 from clinsynth.recipes.trial_tasks.pool import TaskPool, answer_letter
@@ -102,7 +101,7 @@ class TrialTasksOptions(RecipeOptions):
     on_disagreement: Literal["relabel", "reject"] = "relabel"
 
 
-class TrialTasksRecipe(Recipe):
+class TrialTasksRecipe(TrialStoreAccess, Recipe):
     """Trial design multiple choice, sample size, completion and criteria-generation tasks."""
 
     name: ClassVar[str] = "trial-tasks"
@@ -121,33 +120,14 @@ class TrialTasksRecipe(Recipe):
         super().__init__(options)
         # the structured output depends on the run's task type
         self.item_model = draft_model(self.options.task, self.options.distractors)  # type: ignore[misc]
-        self._injected_store = store
-        self._stores: dict[str, VectorStore] = {}
+        self._init_store_access(store)
         self._pools: dict[str, TaskPool] = {}
-        self._lock = threading.Lock()
 
     @property
     def task_type(self) -> str:
         return self.options.task
 
     # --- corpus ---------------------------------------------------------------------------
-
-    def store(self, collection: str) -> VectorStore:
-        """The trial store (injected, or opened from options / settings on first use)."""
-        if self._injected_store is not None:
-            return self._injected_store
-        with self._lock:
-            if collection not in self._stores:
-                from clinsynth.config import Settings
-                from clinsynth.memory.embeddings import make_embedder
-                from clinsynth.memory.store import VectorStore
-
-                settings = Settings()
-                path = Path(self.options.store) if self.options.store else settings.store
-                self._stores[collection] = VectorStore(
-                    path, make_embedder(settings.embedder), collection=collection
-                )
-            return self._stores[collection]
 
     def pool(self, collection: str) -> TaskPool:
         """The training trials that can serve this run's task type (read once)."""

@@ -34,6 +34,7 @@ from clinsynth.evaluators.realism import realism_check
 from clinsynth.evaluators.trial_form import completeness_check, intervention_check
 from clinsynth.memory.cache import cache_key
 from clinsynth.recipes.base import Recipe, RecipeOptions, Relabel, RetrievalRequest
+from clinsynth.recipes.trial_store import TrialStoreAccess
 from clinsynth.recipes.trials import prompts
 from clinsynth.schemas import CheckResult, LabelChange, SourceChunk, Task
 
@@ -74,7 +75,7 @@ class TrialsOptions(RecipeOptions):
     on_disagreement: Literal["relabel", "reject"] = "relabel"
 
 
-class TrialsRecipe(Recipe):
+class TrialsRecipe(TrialStoreAccess, Recipe):
     """Synthetic trial records of a target outcome for a balanced intervention."""
 
     name: ClassVar[str] = "trials"
@@ -96,31 +97,12 @@ class TrialsRecipe(Recipe):
         classifier: Classifier | None = None,
     ) -> None:
         super().__init__(options)
-        self._stores: dict[str, VectorStore] = {}
-        self._injected_store = store
+        self._init_store_access(store)
         self._indexes: dict[str, TrialIndex] = {}
         self._classifier = classifier
-        self._lock = threading.Lock()
         self._predict_lock = threading.Lock()
 
     # --- corpus ---------------------------------------------------------------------
-
-    def store(self, collection: str) -> VectorStore:
-        """The trial store (injected, or opened from options / settings on first use)."""
-        if self._injected_store is not None:
-            return self._injected_store
-        with self._lock:
-            if collection not in self._stores:
-                from clinsynth.config import Settings
-                from clinsynth.memory.embeddings import make_embedder
-                from clinsynth.memory.store import VectorStore
-
-                settings = Settings()
-                path = Path(self.options.store) if self.options.store else settings.store
-                self._stores[collection] = VectorStore(
-                    path, make_embedder(settings.embedder), collection=collection
-                )
-            return self._stores[collection]
 
     def index(self, collection: str) -> TrialIndex:
         """Which training trials name which intervention (built once per collection)."""

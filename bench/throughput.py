@@ -309,7 +309,11 @@ def reader_ms_per_call(path: Path, calls: int = 20) -> float:
 
 def machine() -> dict[str, Any]:
     return {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_avg_1_5_15": os.getloadavg(),
+        },
         "event_loop": "uvloop" if aio.loop_factory() else "asyncio",
         "versions": package_versions(),
     }
@@ -434,6 +438,7 @@ def main() -> None:
             "quick": args.quick,
             **reader_case,
         }
+    report["load_avg_1_5_15_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {args.out}")

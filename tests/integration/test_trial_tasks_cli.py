@@ -5,6 +5,7 @@ first draft of each item wrong in a way a verifying check must catch."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,6 +76,15 @@ def test_task_through_the_cli(env: dict[str, str], task: str, tmp_path: Path) ->
             assert item["label_check"]["method"] == "why_stop-rules"
             if item["label_check"]["decision"] == "relabelled":
                 assert prov["label_changes"][0]["method"] == "why_stop-rules"
+    if task == "criteria_mcq":  # the run exports as TrialPanorama-style JSONL
+        res = run_cli(["export", str(out), "--format", "jsonl", "--out", str(tmp_path / "x")], env)
+        assert res.returncode == 0, res.stderr
+        rows = [json.loads(line) for p in (tmp_path / "x").glob("*.jsonl") for line in p.open()]
+        assert len(rows) == 2
+        for row in rows:
+            assert list(row) == ["id", "task_type", "trial_id", "instruction", "input", "output"]
+            assert row["task_type"] == task and row["output"] in {"A", "B", "C", "D"}
+            assert row["trial_id"] not in EVAL_IDS and row["input"].strip()
 
 
 def test_unknown_task_is_one_error_line(env: dict[str, str]) -> None:

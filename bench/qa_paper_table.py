@@ -57,6 +57,7 @@ from clinsynth.memory.store import VectorStore  # noqa: E402
 from clinsynth.recipes import get_recipe  # noqa: E402
 from clinsynth.recipes.qa.prompts import VARIANTS  # noqa: E402
 from clinsynth.runtime import aio  # noqa: E402
+from clinsynth.runtime.runfiles import read_records  # noqa: E402
 from clinsynth.schemas import SourceChunk  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -111,7 +112,8 @@ def generate(
     deps, meter = build_deps(settings, run, store_path=store, recipe=recipe)
     t0 = time.perf_counter()
     summary = aio.run(BatchRunner(deps, out, meter=meter).run())
-    rows = [json.loads(line) for line in (out / "accepted.jsonl").read_text().splitlines()]
+    # passages are stored once per run: read_records puts each item's context back
+    rows = [r.model_dump(mode="json") for r in read_records(out / "accepted.jsonl")]
     scores = [r["provenance"]["critic_scores"] for r in rows]
 
     def mean(name: str) -> float | None:

@@ -199,6 +199,7 @@ def result_n_articles(examples: list[QAExample]) -> int:
 
 def _versions(device: str) -> dict[str, str]:
     import numpy
+    import tokenizers
     import torch
     import transformers
 
@@ -207,6 +208,7 @@ def _versions(device: str) -> dict[str, str]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "cpu_count": str(os.cpu_count()),
@@ -270,6 +272,11 @@ def main() -> None:
         help="cross-fit readers to train (split a run across processes)",
     )
     p.add_argument("--skip-final", action="store_true", help="no (b): cross-fit only")
+    p.add_argument(
+        "--save-crossfit",
+        action="store_true",
+        help="also save readers A / B split (out-dir/reader_A, reader_B) for bench/qa_harder.py",
+    )
     args = p.parse_args()
     if args.install_from is not None:
         say(f"installed reader in {assemble(args.install_from, CACHE)}")
@@ -317,6 +324,7 @@ def main() -> None:
     )
     result: dict[str, Any] = {
         "benchmark": "covid_qa train -> dev, full-context extractive reader (sliding windows)",
+        "command": " ".join(["python", "bench/qa_reader.py", *sys.argv[1:]]),
         "quick": args.quick,
         "data": str(data_dir()),
         "contexts": "whole articles, train and dev (no passage around the answer)",
@@ -453,6 +461,8 @@ def main() -> None:
             )
             rows = _with_gold(score_detailed(r, dev, windows=dev_w)[cfg.max_answer_length], dev)
             predictions[name] = rows
+            if args.save_crossfit:
+                save_split(r, (out if args.out_dir else CACHE.parent) / f"reader_{name}")
             result["crossfit"]["halves"][name] = {
                 "n_train": len(idx),
                 "articles": sorted(arts[name == "B"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,44 +61,92 @@ def build_windows(
 ) -> list[Window]:
     """Tokenise examples into overlapping windows and label each with its answer span or CLS.
 
-    ``example_index`` counts from ``first_index``; offsets are dropped when not needed
-    (training) to save memory.
+    Windows cover the whole context: ``cfg.max_length`` tokens each, consecutive windows
+    sharing ``cfg.doc_stride`` context tokens. The slicing is done here rather than by the
+    tokenizer's ``return_overflowing_tokens``: tokenizers 0.23.1+ stops tokenising at
+    ``max_length`` when truncating and so drops all but one overflow window
+    (huggingface/tokenizers#2091), which silently cut long articles to their first ~500
+    tokens. ``example_index`` counts from ``first_index``; offsets are dropped when not
+    needed (training) to save memory.
     """
     if not getattr(tokenizer, "is_fast", False):
         raise FinetuneError("extractive QA needs a fast tokenizer (offset mappings)")
     if not examples:
         return []
+    backend = _plain_backend(tokenizer)
     questions = _truncate_questions(
         tokenizer, [e.question.lstrip() for e in examples], cfg.max_query_length
     )
-    enc = tokenizer(
-        questions,
-        [e.context for e in examples],
-        truncation="only_second",
-        max_length=cfg.max_length,
-        stride=cfg.doc_stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-    )
+    contexts = list(dict.fromkeys(e.context for e in examples))
+    encoded = backend.encode_batch(contexts, add_special_tokens=False)
+    by_context = {
+        c: (np.asarray(enc.ids, dtype=np.int32), np.asarray(enc.offsets, dtype=np.int32))
+        for c, enc in zip(contexts, encoded, strict=True)
+    }
+    q_encs = backend.encode_batch(questions, add_special_tokens=False)
+    probe = backend.encode("a", add_special_tokens=False)
     windows = []
-    for w, ex_i in enumerate(enc["overflow_to_sample_mapping"]):
-        example = examples[ex_i]
-        seq_ids = np.array([-1 if s is None else s for s in enc.sequence_ids(w)])
-        offsets = np.asarray(enc["offset_mapping"][w], dtype=np.int32).reshape(-1, 2)
-        offsets[seq_ids != 1] = -1
-        start, end = _label_window(offsets, example)
-        types = enc["token_type_ids"][w] if "token_type_ids" in enc else None
-        windows.append(
-            Window(
-                example_index=first_index + ex_i,
-                input_ids=np.asarray(enc["input_ids"][w], dtype=np.int32),
-                token_type_ids=None if types is None else np.asarray(types, dtype=np.int8),
-                offsets=offsets if keep_offsets else None,
-                start_position=start,
-                end_position=end,
+    for i, (example, q_enc) in enumerate(zip(examples, q_encs, strict=True)):
+        ids, offsets = by_context[example.context]
+        template = backend.post_process(q_enc, probe, add_special_tokens=True)
+        k = template.sequence_ids.index(1)
+        head_ids = np.asarray(template.ids[:k], dtype=np.int32)
+        tail_ids = np.asarray(template.ids[k + 1 :], dtype=np.int32)
+        head_types = np.asarray(template.type_ids[:k], dtype=np.int8)
+        tail_types = np.asarray(template.type_ids[k + 1 :], dtype=np.int8)
+        ctx_type = template.type_ids[k]
+        room = cfg.max_length - len(head_ids) - len(tail_ids)
+        if room <= cfg.doc_stride:
+            raise FinetuneError(
+                f"max_length {cfg.max_length} leaves {room} context tokens per window, not more "
+                f"than doc_stride {cfg.doc_stride}"
             )
-        )
+        for lo, hi in _spans(len(ids), room, room - cfg.doc_stride):
+            win_offsets = np.full((len(head_ids) + hi - lo + len(tail_ids), 2), -1, np.int32)
+            win_offsets[len(head_ids) : len(head_ids) + hi - lo] = offsets[lo:hi]
+            start, end = _label_window(win_offsets, example)
+            windows.append(
+                Window(
+                    example_index=first_index + i,
+                    input_ids=np.concatenate([head_ids, ids[lo:hi], tail_ids]),
+                    token_type_ids=np.concatenate(
+                        [head_types, np.full(hi - lo, ctx_type, np.int8), tail_types]
+                    ),
+                    offsets=win_offsets if keep_offsets else None,
+                    start_position=start,
+                    end_position=end,
+                )
+            )
     return windows
+
+
+def _spans(n: int, room: int, step: int) -> list[tuple[int, int]]:
+    """[lo, hi) token ranges of ``room`` tokens, ``step`` apart, covering ``n`` tokens."""
+    spans = [(0, min(n, room))]
+    while spans[-1][1] < n:
+        lo = spans[-1][0] + step
+        spans.append((lo, min(n, lo + room)))
+    return spans
+
+
+_BACKENDS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _plain_backend(tokenizer: Any) -> Any:
+    """A copy of the fast tokenizer's backend with no truncation or padding (the original,
+    whose settings transformers changes per call, is left alone)."""
+    try:
+        return _BACKENDS[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    with contextlib.suppress(TypeError):  # not weak-referenceable: no cache
+        _BACKENDS[tokenizer] = backend
+    return backend
 
 
 def _label_window(offsets: np.ndarray, example: QAExample) -> tuple[int, int]:

@@ -303,3 +303,37 @@ def test_load_squad_json(tmp_path: Path) -> None:
         load_squad_json(path)
     with pytest.raises(DatasetError, match="not found"):
         load_squad_json(tmp_path / "missing.json")
+
+
+def test_windows_cover_a_long_context_with_the_bundled_tokenizer() -> None:
+    """Regression: tokenizers 0.23.1+ returns one overflow window at most when it truncates
+    (huggingface/tokenizers#2091), so a long article was cut to its first ~500 tokens."""
+    from transformers import AutoTokenizer
+
+    from clinsynth.finetune import fallback_model_dir
+
+    model_dir = fallback_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    context = " ".join(f"sentence {i} reports a finding." for i in range(600))
+    answer = "sentence 577 reports"
+    example = QAExample(
+        id="long",
+        question="which sentence?",
+        context=context,
+        answer_text=answer,
+        answer_start=context.index(answer),
+    )
+    cfg = QAConfig(backbone=str(model_dir), max_length=384, doc_stride=128)
+    windows = build_windows([example], tokenizer, cfg)
+    n_tokens = len(tokenizer(context, add_special_tokens=False)["input_ids"])
+    room = 384 - len(tokenizer("which sentence?", add_special_tokens=False)["input_ids"]) - 3
+    assert len(windows) == 1 + -(-(n_tokens - room) // (room - 128))
+    last = windows[-1].offsets
+    assert last is not None and last[last[:, 0] >= 0][-1, 1] == len(context)
+    hits = [w for w in windows if w.has_answer]
+    assert hits and hits[-1].offsets is not None
+    span = hits[-1].offsets[[hits[-1].start_position, hits[-1].end_position]]
+    assert context[span[0, 0] : span[1, 1]] == answer
+    for w in windows:
+        assert len(w.input_ids) <= 384
+        assert tokenizer.decode(w.input_ids[:1]) == "[CLS]"

@@ -1,7 +1,7 @@
 """COVID-QA helpers shared by the qa_* benchmarks: loading, articles, sentences, baselines.
 
-Imports only the standard library, numpy and clinsynth.finetune (so it runs on a bare
-accelerator machine next to bench/qa_reader.py).
+Imports only the standard library, numpy, clinsynth.finetune and clinsynth.evaluators (the
+latter needs snowballstemmer beside pydantic on a bare accelerator machine).
 """
 
 from __future__ import annotations
@@ -9,25 +9,16 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+from clinsynth.evaluators.sentences import question_words as content_words  # noqa: E402
+from clinsynth.evaluators.sentences import sentence_spans as sentences  # noqa: E402
 from clinsynth.finetune import QAExample, exact_match, f1, load_squad_json  # noqa: E402
 
 _DATA_OVERRIDE: list[Path] = []
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP_WORDS = (
-    "a an the of in on at to for by with from and or but is are was were be been being what "
-    "which who whom whose how why when where does do did can could may might will would "
-    "should has have had this that these those it its as than then there their they them "
-    "into about after before during between through over under not no any all each other "
-    "some such only own same so too very s t just more most also"
-)
-STOP = frozenset(_STOP_WORDS.split())
 
 
 def set_data_dir(path: Path | None) -> None:
@@ -91,21 +82,6 @@ def split_articles(
     a = [i for i, e in enumerate(examples) if article_id(e) in first]
     b = [i for i, e in enumerate(examples) if article_id(e) not in first]
     return a, b
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (a plain regex splitter)."""
-    spans, lo = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        spans.append((lo, m.start()))
-        lo = m.end()
-    spans.append((lo, len(text)))
-    return [(a, b) for a, b in spans if text[a:b].strip()]
-
-
-def content_words(text: str) -> set[str]:
-    """Lower-cased word tokens without stop words."""
-    return {w for w in _WORD.findall(text.lower()) if w not in STOP}
 
 
 def best_overlap_sentence(example: QAExample) -> tuple[int, int]:

@@ -20,7 +20,11 @@ DIRECTIONS: dict[str, tuple[Direction, str]] = {
     "question_form": ("higher", "1 = a question of the allowed length ending with '?'"),
     "lexical_overlap": ("lower", "share of the question's content stems found in the passage"),
     "answer_validity": ("higher", "1 = the answer is an exact quote of the passage"),
-    "difficulty": ("band", "higher = harder (1 − reader F1 × confidence); gate: the asked band"),
+    "difficulty": (
+        "band",
+        "higher = harder (with a reader: question words missing from the sentence of its answer;"
+        " else the lexical proxy, not graded); gate: the asked band",
+    ),
     "privacy": ("lower", "PHI findings in the generated fields"),
     "injection": ("lower", "instruction or system-prompt findings in the generated fields"),
     "near_duplicate": ("lower", "cosine similarity to the nearest accepted item"),

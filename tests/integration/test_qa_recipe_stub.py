@@ -94,7 +94,9 @@ def test_saved_reader_scores_difficulty_and_report(
     accepted, _ = assert_accounted(out)
     for rec in accepted:
         checks = {c["name"]: c for c in rec["history"][-1]["report"]["checks"]}
-        assert "(reader; a trained reader" in checks["difficulty"]["reason"]
+        # a configured reader grades with the validated reader-sentence measure
+        assert "(reader_sentence; the reader " in checks["difficulty"]["reason"]
+        assert checks["difficulty"]["details"]["graded"] is True
         assert "reader_confidence" in checks["difficulty"]["details"]
 
     res = run_cli(["report", str(out)], cli_env(stub.base_url, demo_store_path))

@@ -64,5 +64,8 @@ class TrainedReader:
         with self._lock:
             (pred,) = reader.predict([QAExample(id="q", question=question, context=context)])
         return ReaderAnswer(
-            text=pred.text, abstained=pred.is_unanswerable, confidence=confidence_of(pred)
+            text=pred.text,
+            start=pred.start,
+            abstained=pred.is_unanswerable,
+            confidence=confidence_of(pred),
         )

@@ -28,7 +28,7 @@ from clinsynth.evaluators.difficulty import (
     DifficultyScorer,
     LexicalDifficulty,
     QAReaderLike,
-    ReaderDifficulty,
+    ReaderSentenceDifficulty,
     difficulty_check,
 )
 from clinsynth.evaluators.form import question_form_check
@@ -148,7 +148,7 @@ class QARecipe(Recipe):
             reader = TrainedReader(self.options.reader_path)
         self.reader = reader
         if scorer is None:
-            scorer = ReaderDifficulty(reader) if reader is not None else LexicalDifficulty()
+            scorer = ReaderSentenceDifficulty(reader) if reader is not None else LexicalDifficulty()
         self.scorer: DifficultyScorer = scorer
 
     def load_models(self) -> None:

@@ -168,10 +168,11 @@ class ReaderSentenceDifficulty:
     holds the reader's answer (:func:`~clinsynth.evaluators.sentences.sentence_novelty`).
 
     A reader that answers from a sentence echoing the question found it by matching words; one
-    that must answer from a sentence sharing little with the question had to infer. An
-    abstention on an answerable item counts as hardest (1.0); for an unanswerable item the
-    score is the question's overlap with the whole context, as for the lexical proxy. Both
-    cases lie outside what the benchmark validated, and the details say so.
+    that must answer from a sentence sharing little with the question had to infer. The
+    reader's best span counts even when its null score wins (as in the benchmark, where long
+    articles make abstentions common); a reader with no span at all scores hardest (1.0), and
+    for an unanswerable item the score is the question's overlap with the whole context, as for
+    the lexical proxy. Those two cases lie outside what the benchmark validated (details say so).
     """
 
     name = "reader_sentence"
@@ -187,15 +188,17 @@ class ReaderSentenceDifficulty:
 
         got = self.reader.answer(question, context)
         if is_unanswerable(answer):
-            return LexicalDifficulty().score(question, context, answer).model_copy(
-                update={"scorer": self.name, "validated_auc": self.validated_auc}
+            return (
+                LexicalDifficulty()
+                .score(question, context, answer)
+                .model_copy(update={"scorer": self.name, "validated_auc": self.validated_auc})
             )
         start = got.start
         if start is None and got.text:
             span = locate_answer(got.text, context)
             start = span[0] if span else None
-        if got.abstained or start is None:
-            difficulty, note = 1.0, "the reader found no answer in the context"
+        if start is None:
+            difficulty, note = 1.0, "the reader found no answer span in the context"
             sentence = None
         else:
             difficulty = sentence_novelty(question, context, start)
@@ -209,11 +212,11 @@ class ReaderSentenceDifficulty:
             validated_auc=self.validated_auc,
             details={
                 "unanswerable": False,
-                "reader_answer": None if got.abstained else got.text,
+                "reader_answer": got.text,
                 "reader_abstained": got.abstained,
                 "reader_confidence": round(got.confidence, 4),
                 "reader_sentence": sentence,
-                "outside_validation": got.abstained or start is None,
+                "outside_validation": start is None,
             },
             note=note,
         )

@@ -232,7 +232,9 @@ class SpanReader:
         ("Which cohort received furosemide?", SpanReader("furosemide", None), 0.0),
         # one of its three content words (high, mortality, heart) is in the sentence
         ("How high was mortality in heart?", SpanReader("twice", 135), 2 / 3),
-        ("What drug?", SpanReader(None, None, abstained=True), 1.0),  # found nothing: hardest
+        # its null score won, but its best span still tells where it looked
+        ("Which cohort received furosemide?", SpanReader("furosemide", 64, abstained=True), 0.0),
+        ("What drug?", SpanReader(None, None, abstained=True), 1.0),  # no span at all: hardest
     ],
 )
 def test_reader_sentence_difficulty(question: str, reader: SpanReader, difficulty: float) -> None:
@@ -241,7 +243,7 @@ def test_reader_sentence_difficulty(question: str, reader: SpanReader, difficult
     score = ReaderSentenceDifficulty(reader).score(question, ARTICLE, "furosemide")
     assert score.difficulty == pytest.approx(difficulty, abs=1e-4)
     assert score.scorer == "reader_sentence" and score.validated_auc >= 0.6
-    assert score.details["outside_validation"] is (reader.reply.abstained)
+    assert score.details["outside_validation"] is (reader.reply.text is None)
     check = difficulty_check(score, (0.5, 1.0))
     assert check.details["graded"] is True and check.passed is (difficulty >= 0.5)
 

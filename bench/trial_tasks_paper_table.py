@@ -49,8 +49,9 @@ from clinsynth.evaluators.task_key import (  # noqa: E402
     position_balance,
     solver_accuracy,
 )
+from clinsynth.evaluators.text import normalize  # noqa: E402
 from clinsynth.recipes.trial_tasks.critic import input_text, mcq_view  # noqa: E402
-from clinsynth.recipes.trial_tasks.pool import answer_letter  # noqa: E402
+from clinsynth.recipes.trial_tasks.pool import answer_letter, nearest_distinct, topic_words  # noqa: E402
 from clinsynth.recipes.trial_tasks.prompts import INSTRUCTIONS  # noqa: E402
 from clinsynth.recipes.trial_tasks.sources import (  # noqa: E402
     answer_text,
@@ -101,17 +102,20 @@ def real_items(task: str, records: list[TrialRecord], seed: int) -> list[dict[st
     """Tasks built from held-out records the way the recipe builds them, without a model."""
     pool = [r for r in records if eligible(task, r)]
     rng = random.Random(f"{seed}:{task}")
+    by_id = {r.id: r for r in pool}
+    ids = sorted(by_id)
+    topics = {r.id: topic_words(r) for r in pool}
+    answers = {r.id: normalize(answer_text(task, r)) for r in pool}
     items: list[dict[str, Any]] = []
     for i, rec in enumerate(pool):
         base = {"task_type": task, "trial_id": rec.id, "inputs": inputs_of(task, rec)}
         if task in ("criteria_mcq", "arm_mcq"):
             truth = answer_text(task, rec)
-            others = [answer_text(task, r) for r in pool if r.id != rec.id]
-            others = list(dict.fromkeys(o for o in others if o != truth))
-            if len(others) < 3:
+            picked = nearest_distinct(rec.id, ids, topics, answers, rng)  # as the recipe does
+            if len(picked) < 3:
                 continue
             letter = answer_letter(seed, i)
-            wrong = iter(rng.sample(others, 3))
+            wrong = iter(answer_text(task, by_id[j]) for j in picked)
             options = {x: truth if x == letter else next(wrong) for x in "ABCD"}
             question = f"Which of the following is the {what(task)} of this trial?"
             items.append({**base, "question": question, "options": options, "answer": letter})

@@ -33,7 +33,7 @@ from clinsynth.recipes import get_recipe
 from clinsynth.recipes.trial_tasks import TrialTasksRecipe, prompts
 from clinsynth.recipes.trial_tasks.critic import export_row, mcq_view, schema_check
 from clinsynth.recipes.trial_tasks.labels import check_termination, termination_type_of
-from clinsynth.recipes.trial_tasks.pool import answer_letter
+from clinsynth.recipes.trial_tasks.pool import answer_letter, nearest_distinct
 from clinsynth.recipes.trial_tasks.schema import ITEM_MODELS, TASK_TYPES
 from clinsynth.recipes.trial_tasks.sources import inputs_of
 from clinsynth.schemas import SourceChunk, Task
@@ -360,3 +360,33 @@ def test_record_of_without_facts_still_reads() -> None:
     rec = TrialRecord(id="NCT1", source="synthetic", title="t")
     chunk = SourceChunk(id="NCT1", text="t", metadata={"record": rec.model_dump_json()})
     assert record_of(chunk).facts is None
+
+
+def test_real_distractors_come_from_the_nearest_topics() -> None:
+    topics = {
+        "src": {"heart", "failure", "furosemide"},
+        "near1": {"heart", "failure", "digoxin"},
+        "near2": {"heart", "failure"},
+        "copy": {"heart", "failure", "furosemide"},  # a sister trial: same topic, same criteria
+        "dup": {"heart", "failure", "torsemide"},  # answer identical to near1's
+        "far1": {"asthma", "inhaler"},
+        "far2": {"psoriasis"},
+        "far3": {"migraine"},
+    }
+    answers = {
+        "src": "adults with reduced ejection fraction on loop diuretics",
+        "near1": "adults with atrial fibrillation and preserved ejection fraction",
+        "near2": "children with congenital heart disease",
+        "copy": "adults with reduced ejection fraction on loop diuretics and stable",
+        "dup": "adults with atrial fibrillation and preserved ejection fraction",
+        "far1": "adolescents with moderate asthma",
+        "far2": "plaque psoriasis over 10 percent of body surface",
+        "far3": "episodic migraine for a year",
+    }
+    ids = sorted(topics)
+    picked = nearest_distinct("src", ids, topics, answers, random.Random(0))
+    # near1 and dup tie on topic and share one answer: exactly one of them is taken
+    assert "near2" in picked[:2] and len({"near1", "dup"} & set(picked[:2])) == 1
+    assert "copy" not in picked and "src" not in picked
+    assert len(picked) == 3 and picked[2].startswith("far")
+    assert picked == nearest_distinct("src", ids, topics, answers, random.Random(0))

@@ -1,7 +1,7 @@
 """How requests reach an OpenAI-compatible endpoint: the HTTP client and the ChatOpenAI class.
 
-The HTTP client under the OpenAI SDK keeps a pool per event loop, counts every request against
-the run's limits and caps every reply's size.
+The HTTP client under the OpenAI SDK sends over aiohttp with one session per event loop, counts
+every request against the run's limits and caps every reply's size.
 
 Each HTTP request, an SDK retry included, takes a request slot until the response head arrives
 (back-off between retries holds none), a turn of the requests-per-minute limit, and a
@@ -17,7 +17,7 @@ import asyncio
 import functools
 import importlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -33,11 +33,6 @@ from clinsynth.runtime.limits import CallLimits
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 """Largest reply body read from an endpoint (a chat completion is a few kilobytes)."""
-
-SHARDS = 16
-"""Connection pools per event loop. httpcore's pool scans every one of its connections, and
-polls each idle one's socket, on every request and every reply (quadratic in concurrency: ~3
-ms an item at 128 requests in flight); sixteen smaller pools scan a sixteenth each."""
 
 _reports: ContextVar[list[Callable[[int], None]] | None] = ContextVar(
     "clinsynth_http_reports", default=None
@@ -65,14 +60,20 @@ def _too_large(url: Any, limit: int) -> LLMProtocolError:
 def loop_safe_async_client(
     limits: CallLimits | None = None, replicas: Replicas | None = None
 ) -> Any:
-    """An async HTTP client for the OpenAI SDK with one connection pool per event loop.
+    """An async HTTP client for the OpenAI SDK that sends over aiohttp, one session per loop.
 
-    langchain-openai caches one async client per base URL, and pooled connections belong to the
-    loop that opened them: a second ``asyncio.run`` with the same model then fails with "Event
-    loop is closed". Here each running loop gets its own pools (``SHARDS`` of them, each request
-    to the one with the fewest requests in flight); pools of closed loops are dropped.
-    ``replicas``: send each request to the replica it picks (``llm.replicas``).
+    The SDK keeps its own request building, retries and error types (this is an httpx
+    transport, so the SDK sees httpx requests, responses and exceptions); the bytes go over
+    aiohttp, whose C-accelerated HTTP/1.1 client costs about half the CPU per request of the
+    httpx / httpcore / h11 / anyio stack (bench/results/http_clients.json) — that stack was
+    about half of clinsynth's CPU per item (bench/results/profile_item.json).
+
+    Connections belong to the loop that opened them (langchain-openai caches one client per
+    base URL, and a second ``asyncio.run`` must still work), so each running loop gets its own
+    session, closed when that loop shuts down its async generators (``asyncio.run`` and
+    ``asyncio.Runner`` do). ``replicas``: send each request to the replica it picks.
     """
+    import aiohttp
     import openai
 
     max_bytes = MAX_RESPONSE_BYTES
@@ -80,113 +81,132 @@ def loop_safe_async_client(
     httpx: Any = importlib.import_module(
         openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]
     )
+    skip = {b"host", b"content-length", b"transfer-encoding", b"connection"}
 
-    class CappedStream(httpx.AsyncByteStream):
-        def __init__(self, inner: Any, url: Any, done: Callable[[], None]) -> None:
-            self._inner = inner
-            self._url = url
-            self._done: Callable[[], None] | None = done
+    async def keep_open(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+        """Suspended for the loop's lifetime; its ``finally`` runs at loop shutdown."""
+        try:
+            yield
+        finally:
+            await session.close()
 
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            seen = 0
-            async for chunk in self._inner:
-                seen += len(chunk)
-                if seen > max_bytes:
-                    raise _too_large(self._url, max_bytes)
-                yield chunk
-
-        async def aclose(self) -> None:
-            try:
-                await self._inner.aclose()
-            finally:
-                if self._done is not None:
-                    self._done()
-                    self._done = None
-
-    class Shards:
-        """``SHARDS`` connection pools of one loop; a request goes to the least busy one."""
-
+    class LoopSession:
         def __init__(self, loop: asyncio.AbstractEventLoop, ssl_context: Any) -> None:
             self.loop = loop
-            self.pools = [
-                httpx.AsyncHTTPTransport(
-                    verify=ssl_context, limits=openai.DEFAULT_CONNECTION_LIMITS
-                )
-                for _ in range(SHARDS)
-            ]
-            self.busy = [0] * SHARDS
+            connector = aiohttp.TCPConnector(limit=0, ssl=ssl_context, enable_cleanup_closed=False)
+            self.session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,  # httpx decodes by Content-Encoding, as it would
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+            self.keeper = keep_open(self.session)
 
-        def take(self) -> tuple[Any, Callable[[], None]]:
-            busy = self.busy
-            index = busy.index(min(busy))
-            busy[index] += 1
-            return self.pools[index], functools.partial(self.release, index)
+    def timeouts(request: Any) -> aiohttp.ClientTimeout:
+        t = request.extensions.get("timeout") or {}
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=t.get("pool"),
+            sock_connect=t.get("connect"),
+            sock_read=t.get("read"),
+        )
 
-        def release(self, index: int) -> None:
-            self.busy[index] -= 1
-
-    class LoopLocalTransport(httpx.AsyncBaseTransport):
+    class AiohttpTransport(httpx.AsyncBaseTransport):
         def __init__(self) -> None:
             self._lock = threading.Lock()
-            self._pools: dict[int, Shards] = {}
+            self._sessions: dict[int, LoopSession] = {}
             self._ssl_context: Any = None
 
-        def _shards(self) -> Shards:
+        async def _session(self) -> aiohttp.ClientSession:
             loop = asyncio.get_running_loop()
-            entry = self._pools.get(id(loop))
+            entry = self._sessions.get(id(loop))
             if entry is not None and entry.loop is loop:
-                return entry
+                return entry.session
             with self._lock:
-                self._pools = {k: v for k, v in self._pools.items() if not v.loop.is_closed()}
-                if id(loop) not in self._pools:
-                    if self._ssl_context is None:  # loading the CA bundle takes ~50 ms
-                        self._ssl_context = httpx.create_ssl_context()
-                    self._pools[id(loop)] = Shards(loop, self._ssl_context)
-                return self._pools[id(loop)]
+                self._sessions = {k: v for k, v in self._sessions.items() if not v.loop.is_closed()}
+                if self._ssl_context is None:  # loading the CA bundle takes ~50 ms
+                    self._ssl_context = httpx.create_ssl_context()
+                entry = LoopSession(loop, self._ssl_context)
+                self._sessions[id(loop)] = entry
+            await entry.keeper.__anext__()  # registered with the loop's async generators
+            return entry.session
 
         async def handle_async_request(self, request: Any) -> Any:
             if replicas is not None:
                 async with replicas.route(str(request.url)) as url:
-                    target = httpx.URL(url)
-                    headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
-                    headers.insert(0, (b"Host", target.netloc))
-                    routed = httpx.Request(
-                        request.method,
-                        target,
-                        headers=headers,
-                        stream=request.stream,
-                        extensions=request.extensions,
-                    )
-                    return await self._send(routed)
-            return await self._send(request)
+                    return await self._send(request, url)
+            return await self._send(request, str(request.url))
 
-        async def _send(self, request: Any) -> Any:
-            pool, release = self._shards().take()
+        async def _send(self, request: Any, url: str) -> Any:
+            session = await self._session()
+            body = b"".join([chunk async for chunk in request.stream])
+            headers = [
+                (k.decode(), v.decode()) for k, v in request.headers.raw if k.lower() not in skip
+            ]
+            size = len(body)
             try:
                 if limits is None:
-                    response = await pool.handle_async_request(request)
-                else:
-                    size = int(request.headers.get("content-length") or 0)
-                    async with limits.call((size + 3) // 4) as report:
-                        response = await pool.handle_async_request(request)
-                    reports = _reports.get()
-                    if reports is not None:
-                        reports.append(report)
-                length = response.headers.get("content-length")
-                if length is not None and length.isdigit() and int(length) > max_bytes:
-                    await response.aclose()
+                    return await self._exchange(session, request, url, headers, body)
+                async with limits.call((size + 3) // 4) as report:
+                    response = await self._exchange(session, request, url, headers, body)
+                reports = _reports.get()
+                if reports is not None:
+                    reports.append(report)
+                return response
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise _as_httpx(httpx, exc, request) from exc
+
+        async def _exchange(
+            self, session: aiohttp.ClientSession, request: Any, url: str, headers: Any, body: bytes
+        ) -> Any:
+            async with session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,  # the httpx client follows redirects itself
+                timeout=timeouts(request),
+            ) as resp:
+                length = resp.content_length
+                if length is not None and length > max_bytes:
                     raise _too_large(request.url, max_bytes)
-            except BaseException:
-                release()
-                raise
-            response.stream = CappedStream(response.stream, request.url, release)
-            return response
+                chunks, seen = [], 0
+                async for chunk in resp.content.iter_chunked(65536):
+                    seen += len(chunk)
+                    if seen > max_bytes:
+                        raise _too_large(request.url, max_bytes)
+                    chunks.append(chunk)
+                return httpx.Response(
+                    resp.status,
+                    headers=list(resp.raw_headers),
+                    content=b"".join(chunks),
+                    request=request,
+                    extensions={"http_version": b"HTTP/1.1"},
+                )
 
         async def aclose(self) -> None:
-            for pool in self._shards().pools:
-                await pool.aclose()
+            entry = self._sessions.pop(id(asyncio.get_running_loop()), None)
+            if entry is not None:
+                await entry.keeper.aclose()
 
-    return openai.DefaultAsyncHttpxClient(transport=LoopLocalTransport())
+    return openai.DefaultAsyncHttpxClient(transport=AiohttpTransport())
+
+
+def _as_httpx(httpx: Any, exc: BaseException, request: Any) -> Exception:
+    """The httpx exception the SDK expects for an aiohttp failure (so its retries and error
+    types stay as they were)."""
+    import aiohttp
+
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(text, request=request)
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return httpx.ReadTimeout(text, request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(text, request=request)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(text, request=request)
+    return httpx.ReadError(text, request=request)
 
 
 def is_openai_client(model: BaseChatModel) -> bool:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from typing import Any, Literal
 
+import pytest
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -13,7 +16,7 @@ from pydantic import BaseModel
 
 from clinsynth.evaluators.privacy import find_phi
 from clinsynth.llm import EndpointConfig, StructuredLLM, build_chat_model
-from clinsynth.llm.transport import SHARDS, direct_call
+from clinsynth.llm.transport import direct_call
 from clinsynth.testing.stub_server import StubServer, schema_echo_responder
 
 MESSAGES = [SystemMessage("You are a careful clinician."), HumanMessage("Classify: no fever.")]
@@ -74,21 +77,27 @@ def test_direct_call_steps_aside_for_callbacks_and_other_models() -> None:
     assert plain.parsed == traced.parsed == Finding(label="positive", evidence=["x"])
 
 
-def test_structured_calls_spread_over_the_pools_and_release_them() -> None:
+def test_requests_share_one_aiohttp_session_per_loop_closed_at_loop_shutdown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with StubServer(schema_echo_responder, latency_s=0.05) as server:
         llm = StructuredLLM(model_for(server), name="stub")
+        transport: Any = llm.model.async_client._client._client._transport
 
-        async def many() -> tuple[list[Any], list[int], int]:
+        async def many() -> tuple[list[Any], Any]:
             results = await asyncio.gather(*(llm.ainvoke(MESSAGES, Finding) for _ in range(24)))
-            transport: Any = llm.model.async_client._client._client._transport
-            shards = transport._shards()
-            used = sum(1 for pool in shards.pools if pool._pool.connections)
-            return results, list(shards.busy), used
+            (entry,) = transport._sessions.values()
+            return results, entry.session
 
-        results, busy, used = asyncio.run(many())
-    assert all(r.parsed is not None for r in results)
-    assert busy == [0] * SHARDS  # every reply closed gave its pool back
-    assert used == SHARDS  # 24 requests at once went to every pool
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            first, session = asyncio.run(many())
+            again, other = asyncio.run(many())  # a second loop gets its own session
+            gc.collect()
+    assert all(r.parsed is not None for r in first + again)
+    assert session is not other
+    assert session.closed and other.closed  # closed when asyncio.run shut its loop down
+    assert "Unclosed" not in caplog.text
 
 
 def test_find_phi_results_are_kept_and_cannot_be_changed_by_a_caller() -> None:

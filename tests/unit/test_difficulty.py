@@ -109,6 +109,10 @@ def test_harder_is_refused_without_a_validated_reader() -> None:
     assert "nothing was generated" in message
 
 
+def test_harder_is_honoured_with_a_reader_since_its_measure_is_validated() -> None:
+    assert harder_not_measurable(reader_configured=True) is None
+
+
 def test_lexical_proxy_does_not_gate_unanswerable_items() -> None:
     # Its unanswerable proxy is the overlap the overlap gate caps at 0.5: "hard" could never pass.
     proxy = LexicalDifficulty().score("Which vaccine was offered?", CTX, "unanswerable")

@@ -141,7 +141,9 @@ def loop_safe_async_client(
             session = await self._session()
             body = b"".join([chunk async for chunk in request.stream])
             headers = [
-                (k.decode(), v.decode()) for k, v in request.headers.raw if k.lower() not in skip
+                (k.decode("latin-1"), v.decode("latin-1"))
+                for k, v in request.headers.raw
+                if k.lower() not in skip
             ]
             size = len(body)
             try:

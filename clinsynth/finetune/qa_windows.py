@@ -63,8 +63,8 @@ def build_windows(
 
     Windows cover the whole context: ``cfg.max_length`` tokens each, consecutive windows
     sharing ``cfg.doc_stride`` context tokens. The slicing is done here rather than by the
-    tokenizer's ``return_overflowing_tokens``: tokenizers 0.23.1+ stops tokenising at
-    ``max_length`` when truncating and so drops all but one overflow window
+    tokenizer's ``return_overflowing_tokens``: tokenizers 0.23.1–0.23.2 stop tokenising at
+    ``max_length`` when truncating and so drop all but one overflow window
     (huggingface/tokenizers#2091), which silently cut long articles to their first ~500
     tokens. ``example_index`` counts from ``first_index``; offsets are dropped when not
     needed (training) to save memory.
@@ -89,11 +89,12 @@ def build_windows(
     for i, (example, q_enc) in enumerate(zip(examples, q_encs, strict=True)):
         ids, offsets = by_context[example.context]
         template = backend.post_process(q_enc, probe, add_special_tokens=True)
-        k = template.sequence_ids.index(1)
+        k = template.sequence_ids.index(1)  # the probe's first and last token
+        last = len(template.sequence_ids) - 1 - template.sequence_ids[::-1].index(1)
         head_ids = np.asarray(template.ids[:k], dtype=np.int32)
-        tail_ids = np.asarray(template.ids[k + 1 :], dtype=np.int32)
+        tail_ids = np.asarray(template.ids[last + 1 :], dtype=np.int32)
         head_types = np.asarray(template.type_ids[:k], dtype=np.int8)
-        tail_types = np.asarray(template.type_ids[k + 1 :], dtype=np.int8)
+        tail_types = np.asarray(template.type_ids[last + 1 :], dtype=np.int8)
         ctx_type = template.type_ids[k]
         room = cfg.max_length - len(head_ids) - len(tail_ids)
         if room <= cfg.doc_stride:

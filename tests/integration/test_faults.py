@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import time
 from collections import Counter
@@ -294,7 +295,10 @@ def test_an_endpoint_that_refuses_every_prompt_stops_the_run(
         assert stub.stats.refused >= 8 and stub.stats.completions == 0
     assert res.returncode == 1
     line = one_line_error(res)
-    assert "refused each of its first 8 requests and answered none" in line
+    # the 8th refusal stops the run; a request already in flight may be refused before the
+    # stop reaches it, and the line then counts it too (both counts are true)
+    counted = re.search(r"refused each of its first (\d+) requests and answered none", line)
+    assert counted is not None and int(counted.group(1)) >= 8
     assert "(HTTP 400: max_tokens is too large: 99999)" in line
     _, rejected = assert_consistent(out)
     assert len(rejected) == 7  # the refusals before the verdict stay on record, with reasons

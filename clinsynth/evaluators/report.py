@@ -10,7 +10,6 @@ Works for any recipe: every numeric critic score stored on the items gets a hist
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 from collections import Counter
@@ -19,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from clinsynth.evaluators.report_sections import esc, html_table
 from clinsynth.evaluators.scores import direction_of
 from clinsynth.runtime.runfiles import iter_jsonl, read_json
 
@@ -201,18 +201,8 @@ def histogram_png(name: str, by_status: dict[str, list[float]]) -> str:
 # --- html -----------------------------------------------------------------------------------
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _img(b64: str, alt: str) -> str:
-    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{b64}">'
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{b64}">'
 
 
 def _flatten(value: Any, prefix: str = "") -> list[list[Any]]:
@@ -246,8 +236,8 @@ def json_table(data: Any) -> str:
             ]
             for r in data
         ]
-        return _table(columns, rows)
-    return _table(["key", "value"], _flatten(data))
+        return html_table(columns, rows)
+    return html_table(["key", "value"], _flatten(data))
 
 
 def analysis_section(analysis_dir: Path) -> str:
@@ -258,13 +248,13 @@ def analysis_section(analysis_dir: Path) -> str:
     for path in sorted(analysis_dir.iterdir()):
         if path.suffix.lower() == ".png":
             b64 = base64.b64encode(path.read_bytes()).decode("ascii")
-            parts.append(f"<h3>{_esc(path.name)}</h3>{_img(b64, path.name)}")
+            parts.append(f"<h3>{esc(path.name)}</h3>{_img(b64, path.name)}")
         elif path.suffix.lower() == ".json":
             try:
                 table = json_table(json.loads(path.read_text(encoding="utf-8")))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                table = f"<p>could not read: {_esc(exc)}</p>"
-            parts.append(f"<h3>{_esc(path.name)}</h3>{table}")
+                table = f"<p>could not read: {esc(exc)}</p>"
+            parts.append(f"<h3>{esc(path.name)}</h3>{table}")
     return "".join(parts) or "<p>analysis/ holds no .png or .json files.</p>"
 
 
@@ -300,24 +290,26 @@ def render_html(
     names += sorted(n for n in summary.scores if n not in FIRST_SCORES)
     hists = "".join(_img(histogram_png(n, summary.scores[n]), n) for n in names)
     reasons = (
-        _table(["check", "rejected items"], [[k, v] for k, v in summary.rejection_reasons.items()])
+        html_table(
+            ["check", "rejected items"], [[k, v] for k, v in summary.rejection_reasons.items()]
+        )
         if summary.rejection_reasons
         else "<p>No rejected items.</p>"
     )
     changes = (
-        _table(["method", "changes"], [[k, v] for k, v in summary.label_changes.items()])
+        html_table(["method", "changes"], [[k, v] for k, v in summary.label_changes.items()])
         if summary.label_changes
         else "<p>No label changes.</p>"
     )
     analysis = analysis_section(analysis_dir) if analysis_dir is not None else ""
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>clinsynth report: {_esc(summary.run_dir)}</title><style>{_STYLE}</style>"
-        f"</head><body><h1>Run report</h1><p>{_esc(summary.run_dir)} · recipe "
-        f"<b>{_esc(summary.recipe)}</b> · stop reason {_esc(summary.stop_reason)} · "
+        f"<title>clinsynth report: {esc(summary.run_dir)}</title><style>{_STYLE}</style>"
+        f"</head><body><h1>Run report</h1><p>{esc(summary.run_dir)} · recipe "
+        f"<b>{esc(summary.recipe)}</b> · stop reason {esc(summary.stop_reason)} · "
         f"acceptance rate {rate}</p>"
         "<h2>Acceptance funnel</h2>"
-        f"{_table(['stage', 'items'], funnel_rows)}<div class='figs'>{''.join(figs)}</div>"
+        f"{html_table(['stage', 'items'], funnel_rows)}<div class='figs'>{''.join(figs)}</div>"
         f"<h2>Rejection reasons</h2>{reasons}<h2>Label changes</h2>{changes}"
         f"<h2>Cost and time</h2>{extra.get('cost', '')}"
         f"<h2>Critic scores</h2>{extra.get('scores', '')}"

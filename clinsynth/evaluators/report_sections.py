@@ -22,13 +22,13 @@ FIELD_CHARS = 400
 REJECTED_EXAMPLES = 4
 
 
-def _esc(value: Any) -> str:
+def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+def html_table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -56,7 +56,7 @@ def scores_section(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, list[Sco
     table = score_table(rows["accepted"], rows["accepted"] + rows["rejected"])
     if not table:
         return "<p>No critic scores stored on accepted items.</p>", table
-    body = _table(
+    body = html_table(
         ["score", "good", "measures", "gate (this run)", "n", "min", "median", "max"],
         [[s.name, s.good, s.meaning, s.gate, s.n, s.min, s.median, s.max] for s in table],
     )
@@ -81,7 +81,7 @@ def _item_html(row: dict[str, Any], note: str) -> str:
     if not item:
         fields.insert(0, ["item", "(none: no draft parsed)"])
     title = f"{row.get('id')} · {row.get('status')} · {note}"
-    return f"<div class='item'><h4>{_esc(title)}</h4>{_table(['field', 'value'], fields)}</div>"
+    return f"<div class='item'><h4>{esc(title)}</h4>{html_table(['field', 'value'], fields)}</div>"
 
 
 def examples_section(rows: dict[str, list[dict[str, Any]]], scores: list[ScoreInfo]) -> str:
@@ -102,7 +102,7 @@ def examples_section(rows: dict[str, list[dict[str, Any]]], scores: list[ScoreIn
         else:
             labels = (f"best {info.name}", f"worst {info.name}")
         parts.append(
-            f"<h3>{_esc(info.name)} ({_esc(info.good)})</h3><div class='figs'>"
+            f"<h3>{esc(info.name)} ({esc(info.good)})</h3><div class='figs'>"
             f"{_item_html(best, f'{labels[0]}: {_scores(best)[info.name]:g}')}"
             f"{_item_html(worst, f'{labels[1]}: {_scores(worst)[info.name]:g}')}</div>"
         )
@@ -158,7 +158,7 @@ def cost_section(manifest: dict[str, Any], rows: dict[str, list[dict[str, Any]]]
         "<p>Tokens and calls count every item (rejected and surplus ones too), so the "
         "per-accepted figures are what one accepted item cost.</p>"
     )
-    return _table(["", "whole run", "per accepted item"], table) + note
+    return html_table(["", "whole run", "per accepted item"], table) + note
 
 
 def config_section(manifest: dict[str, Any]) -> str:
@@ -173,4 +173,4 @@ def config_section(manifest: dict[str, Any]) -> str:
             value = json.dumps(value) if value else "—"
         rows.append([key, "—" if value is None else value])
     rows += [[f"version {k}", v] for k, v in (manifest.get("versions") or {}).items()]
-    return _table(["setting", "value"], rows) if rows else "<p>No configuration recorded.</p>"
+    return html_table(["setting", "value"], rows) if rows else "<p>No configuration recorded.</p>"

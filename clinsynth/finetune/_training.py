@@ -106,6 +106,19 @@ def run_trainer(
     return {k: float(v) for k, v in output.metrics.items() if isinstance(v, int | float)}
 
 
+def optimizer_step(model: Any, loss: Any, optimizer: Any, schedule: Any) -> float:
+    """One update: backward pass, gradient norm clipped at 1.0, optimizer and schedule step,
+    gradients cleared; returns the loss as a float."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 def train_loop(
     model: Any, dataset: Any, collator: Callable[[list[Feature]], Any], hp: Any
 ) -> dict[str, float]:
@@ -159,12 +172,7 @@ def train_loop(
             batch = {k: v.to(device) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            total_loss += float(loss.detach())
+            total_loss += optimizer_step(model, loss, optimizer, schedule)
             done += 1
             if done >= steps:
                 break

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from clinsynth.finetune._training import keeps_global_rng, seed_all
+from clinsynth.finetune._training import keeps_global_rng, optimizer_step, seed_all
 from clinsynth.finetune.backbone import ResolvedBackbone, resolve_backbone
 from clinsynth.finetune.errors import DatasetError
 from clinsynth.finetune.qa import Reader
@@ -190,12 +190,7 @@ def fit_reader(
                 break
             with _autocast(dev):
                 loss = model(**_batch(tensors, order[lo : lo + cfg.batch_size], True)).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            running += float(loss.detach())
+            running += optimizer_step(model, loss, opt, sched)
             step += 1
         losses.append(running / max(1, steps_per_epoch))
         model.eval()

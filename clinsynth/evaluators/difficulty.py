@@ -186,13 +186,13 @@ class ReaderSentenceDifficulty:
     def score(self, question: str, context: str, answer: str) -> DifficultyScore:
         from clinsynth.evaluators.sentences import sentence_at, sentence_novelty
 
-        got = self.reader.answer(question, context)
-        if is_unanswerable(answer):
+        if is_unanswerable(answer):  # the reader's answer would not change this score
             return (
                 LexicalDifficulty()
                 .score(question, context, answer)
                 .model_copy(update={"scorer": self.name, "validated_auc": self.validated_auc})
             )
+        got = self.reader.answer(question, context)
         start = got.start
         if start is None and got.text:
             span = locate_answer(got.text, context)

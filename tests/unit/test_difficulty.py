@@ -255,7 +255,11 @@ def test_reader_sentence_difficulty(question: str, reader: SpanReader, difficult
 def test_reader_sentence_difficulty_of_unanswerable_item_is_the_lexical_proxy() -> None:
     from clinsynth.evaluators.difficulty import ReaderSentenceDifficulty
 
-    reader = SpanReader(None, None, abstained=True)
+    class NoCalls(SpanReader):
+        def answer(self, question: str, context: str) -> ReaderAnswer:
+            raise AssertionError("the reader is not needed for an unanswerable item")
+
+    reader = NoCalls(None, None, abstained=True)
     score = ReaderSentenceDifficulty(reader).score("Which vaccine?", ARTICLE, "unanswerable")
     assert (
         score.difficulty

@@ -70,8 +70,8 @@ def main() -> None:
         )
     split = json.loads(args.difficulty.read_text())["protocol"]
     selection = set(split["selection_articles"])
-    b_rows = {r["id"]: r for r in json.loads(args.predictions.read_text())["readers"]["B"]}
-    a_rows = {r["id"]: r for r in json.loads(args.predictions.read_text())["readers"]["A"]}
+    readers = json.loads(args.predictions.read_text())["readers"]
+    a_rows, b_rows = ({r["id"]: r for r in readers[name]} for name in ("A", "B"))
     report = [e for e in load_split("dev") if article_id(e) not in selection and e.id in b_rows]
     with tempfile.TemporaryDirectory(prefix="qa-harder-") as tmp:
         reader = TrainedReader(assemble(args.reader_parts, Path(tmp) / "reader"))

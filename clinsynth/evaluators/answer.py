@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -43,8 +44,10 @@ _CHAR_MAP = {
 """Typographic quotes and dashes, mapped to their ASCII forms for tolerant matching."""
 
 
+@functools.lru_cache(maxsize=8192)
 def _fold(char: str) -> str:
-    """Case-, width- and quote-insensitive form of one character (may be longer than one)."""
+    """Case-, width- and quote-insensitive form of one character (may be longer than one);
+    cached, since texts reuse few distinct characters and this runs for each one."""
     return "".join(_CHAR_MAP.get(c, c) for c in unicodedata.normalize("NFKC", char).lower())
 
 

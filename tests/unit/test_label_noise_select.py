@@ -102,3 +102,23 @@ def test_tool_defaults_are_the_committed_selection() -> None:
     chosen = json.loads(path.read_text())["chosen"]
     assert OursSettings(**chosen["ours"]) == OursSettings()
     assert float(chosen["head_c"]) == HEAD_C
+
+
+def test_views_script_gives_probabilities_and_a_ceiling_blind_to_the_noise() -> None:
+    views = _bench("label_noise_views")
+    texts = [f"alpha beta note {i}" if i % 2 else f"gamma delta note {i}" for i in range(60)]
+    _, x, _ = _blobs(20, 1)
+    y = np.arange(60) % 2
+    table = views.views(x, texts, head_c=1.0)
+    assert {"embedding", "tfidf C=1", "embedding+tfidf C=10", "average"} <= set(table)
+    noisy = y.copy()
+    noisy[:6] = 1 - noisy[:6]
+    for name, fit in table.items():
+        proba = fit(noisy, y, 2, 0)
+        assert proba.shape == (60, 2), name
+        assert np.allclose(proba.sum(axis=1), 1.0), name
+    ceiling = table["ceiling (head fitted on clean labels)"]
+    other = y.copy()
+    other[10:20] = 1 - other[10:20]
+    assert np.allclose(ceiling(noisy, y, 2, 0), ceiling(other, y, 2, 0))
+    assert not np.allclose(table["embedding"](noisy, y, 2, 0), table["embedding"](other, y, 2, 0))

@@ -14,7 +14,9 @@ Cases, in one run (the machine is shared and noisy, so they are compared within 
 Per case: items/s over the driver's wall time (Ray actors' start included), over the
 workers' own wall time (from building their run to their last item) and over their item loops
 alone (no start-up); CPU seconds per accepted item (workers + coordinator + driver, and the
-workers' item loops alone); the load average before and after each case.
+workers' item loops alone); the stub server's CPU seconds and how many of the machine's cores
+were busy on average (all processes, ``/proc/stat``), to tell whether a case had cores to
+spare; the load average before and after each case.
 Writes bench/results/scale.json.
 
     python bench/scale.py [--items 600] [--latency 0.05] [--concurrency 64] [--quick]
@@ -47,6 +49,31 @@ from clinsynth.runtime import aio  # noqa: E402
 
 def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all processes of the machine have spent busy (``/proc/stat``: every state
+    but idle and iowait), to tell how many of the cores a case kept busy."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(v) for v in fields]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def stub_cpu_s() -> float:
+    """CPU seconds of the stub server process (found by its command line among this
+    process's children), 0.0 where there is no ``/proc``."""
+    me = str(os.getpid())
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parts = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if parts[1] == me and b"clinsynth.testing.stub_server" in cmdline:
+            total += (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def run_single(settings: Settings, run: RunConfig, out: Path) -> dict[str, Any]:
@@ -138,10 +165,14 @@ def main() -> None:
         for case in ("single", 1, 2):
             out = Path(tmp) / f"run-{case}"
             before = load()
+            busy0, stub0, t0 = machine_busy_s(), stub_cpu_s(), time.perf_counter()
             if case == "single":
                 res = run_single(settings, run, out)
             else:
                 res = run_workers(settings, run, out, int(case))
+            wall = time.perf_counter() - t0
+            res["stub_cpu_s"] = round(stub_cpu_s() - stub0, 3)
+            res["machine_busy_cores"] = round((machine_busy_s() - busy0) / wall, 3)
             res["load_before"], res["load_after"] = before, load()
             results.append(res)
             print(

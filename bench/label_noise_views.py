@@ -45,8 +45,7 @@ from label_noise_data import (
     rows_digest,
 )
 
-from clinsynth.tools.labels import OursSettings, knn_view, oof_proba, ours_flags
-from clinsynth.tools.labels.detection import _cleanlab_detect
+from clinsynth.tools.labels import OursSettings, detect, knn_view, oof_proba, ours_flags
 
 RESULTS = REPO / "bench" / "results" / "label_noise_views.json"
 SELECTION = REPO / "bench" / "results" / "label_noise_selection.json"
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 proba = fit(noisy, y, k, seed)
                 accuracy = float((proba.argmax(axis=1) == y).mean())
                 for rule, flagged in (
-                    ("cleanlab", _cleanlab_detect(noisy, proba)),
+                    ("cleanlab", detect("cleanlab", noisy, proba=proba, n_classes=k).flagged),
                     ("ours", ours_flags(noisy, proba, knn, settings)),
                 ):
                     score = flag_scores(flagged, flipped) | {"head_accuracy": accuracy}

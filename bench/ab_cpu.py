@@ -91,16 +91,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trees: dict[str, Path] = {}
 
+        def git(*argv: str) -> str:
+            proc = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True)
+            if proc.returncode:
+                why = proc.stderr.strip() or "no such commit"
+                raise SystemExit(f"error: git {' '.join(argv)}: {why}")
+            return proc.stdout.strip()
+
         def tree_of(rev: str) -> tuple[str, Path]:
-            sha = subprocess.run(
-                ["git", "rev-parse", rev], cwd=REPO, capture_output=True, text=True, check=True
-            ).stdout.strip()
+            sha = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
             if sha not in trees:
                 path = Path(tmp) / sha[:12]
-                subprocess.run(
-                    ["git", "worktree", "add", "--detach", str(path), sha],
-                    cwd=REPO, capture_output=True, check=True,
-                )  # fmt: skip
+                git("worktree", "add", "--detach", str(path), sha)
                 trees[sha] = path
             return sha, trees[sha]
 

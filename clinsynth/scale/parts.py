@@ -131,14 +131,31 @@ def _jsonl_bytes(rows: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
 
 
+def merged_passages(out_dir: Path) -> list[dict[str, Any]]:
+    """The ``passages.jsonl`` rows of every part, one per chunk id (the first part's)."""
+    from clinsynth.runtime.passages import PASSAGES_FILE, read_passage_rows
+
+    rows: dict[str, dict[str, Any]] = {}
+    for path in part_dirs(out_dir).values():
+        for row in read_passage_rows(path / PASSAGES_FILE):
+            rows.setdefault(row["id"], row)
+    return list(rows.values())
+
+
 def write_merged(out_dir: Path, merged: Merged) -> None:
-    """Replace the run's logs with the merge (each file atomically)."""
+    """Replace the run's logs with the merge (each file atomically), passages stored once
+    per run as a single-process run stores them: the parts' passages first, then the rows
+    without the passage text of items whose passage is stored."""
+    from clinsynth.runtime.passages import compact_row
     from clinsynth.runtime.runfiles import write_bytes_atomic
 
     files = RunFiles(out_dir)
+    passages = merged_passages(out_dir)
+    write_bytes_atomic(files.passages, _jsonl_bytes(passages))
+    stored = {row["id"] for row in passages}
     paths = {"accepted": files.accepted, "rejected": files.rejected, "surplus": files.surplus}
     for status, path in paths.items():
-        rows = [r.model_dump(mode="json") for r in merged.records[status]]
+        rows = [compact_row(r.model_dump(mode="json"), stored) for r in merged.records[status]]
         write_bytes_atomic(path, _jsonl_bytes(rows))
     started = [{"id": r["id"], "index": r["index"], "task": r["task"]} for r in merged.started]
     write_bytes_atomic(files.started, _jsonl_bytes(started))

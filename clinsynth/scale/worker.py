@@ -26,6 +26,7 @@ from clinsynth.graphs.run_state import pool_size
 from clinsynth.runtime import aio
 from clinsynth.runtime.checkpoint import open_checkpointer
 from clinsynth.runtime.inference import inference_for_run
+from clinsynth.runtime.passages import compact_row, passage_row
 from clinsynth.runtime.runfiles import JsonlLog, RunFiles, read_json, write_json_atomic
 from clinsynth.runtime.runlock import RunLock
 from clinsynth.scale.coordinator import Lease, Refill, Verdict
@@ -75,6 +76,8 @@ class Worker:
         self.logs = {s: JsonlLog(self.dir / f"{s}.jsonl") for s in ("accepted", "rejected")}
         self.logs["surplus"] = JsonlLog(self.files.surplus)
         self.started = JsonlLog(self.files.started, durable=False)
+        self.passages = JsonlLog(self.files.passages)
+        """Each passage once per part, as a single-process run stores them per run."""
         self.counts = {"accepted": 0, "rejected": 0, "surplus": 0, "started": 0}
         self.loop_s = (0.0, 0.0)
         """Wall and CPU seconds of the item loop alone (no start-up)."""
@@ -102,7 +105,7 @@ class Worker:
                     if self.written:
                         await self.coord.written.remote(self.spec.worker, self.written)
         finally:
-            for log in (*self.logs.values(), self.started):
+            for log in (*self.logs.values(), self.started, self.passages):
                 log.close()
         return self._save_stats(time.time() - t0, time.process_time() - cpu0)
 
@@ -199,7 +202,10 @@ class Worker:
                 record = record.model_copy(update=update)
             if record.status != "accepted":
                 self.deps.registry.discard(record.id)
-            if self.logs[record.status].append(record):
+            for chunk in record.passages:
+                self.passages.append(passage_row(chunk.id, chunk.text, chunk.metadata))
+            row = compact_row(record.model_dump(mode="json"), self.passages.ids)
+            if self.logs[record.status].append(row):
                 self.counts[record.status] += 1
             self.written.append(record.task.index)  # reported with the next lease call
         return any(v.target_reached for v in verdicts)

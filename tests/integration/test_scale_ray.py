@@ -26,6 +26,7 @@ from clinsynth.generate_options import ResolvedRun  # noqa: E402
 from clinsynth.graphs.factory import build_deps  # noqa: E402
 from clinsynth.graphs.manifest import Progress  # noqa: E402
 from clinsynth.memory.embeddings import HashingEmbedder  # noqa: E402
+from clinsynth.runtime.runfiles import iter_jsonl, read_records  # noqa: E402
 from clinsynth.scale.driver import DistributedRun  # noqa: E402
 from clinsynth.scale.parts import part_dir  # noqa: E402
 from clinsynth.testing.qa_responder import make_responder  # noqa: E402
@@ -112,6 +113,21 @@ def test_two_workers_reach_exact_quotas_without_duplicates(
     assert set(per_worker) == {"w0", "w1"}
     assert all(w["started"] > 0 and w["cpu_s"] > 0 for w in per_worker.values()), per_worker
     assert sum(w["accepted"] for w in per_worker.values()) == 8
+    # each passage stored once per run, as a single-process run stores them, and read back
+    passages = {r["id"]: r["text"] for r in rows(out / "passages.jsonl")}
+    raw = iter_jsonl(out / "accepted.jsonl")  # as written (rows() restores passages)
+    grounded = [r for r in raw if r["item"].get("context_id")]
+    assert grounded and all("context" not in r["item"] for r in grounded)
+    # the dataset card's licences come from the passages' sources
+    sourced = {
+        r["id"]
+        for r in iter_jsonl(out / "passages.jsonl")
+        if (r.get("metadata") or {}).get("source")
+    }
+    assert all(set(r["provenance"]["source_ids"]) <= sourced for r in grounded)
+    for rec in read_records(out / "accepted.jsonl"):
+        if rec.item and rec.item.get("context_id"):
+            assert rec.item["context"] == passages[rec.item["context_id"]]
 
 
 def test_a_killed_worker_loses_no_finished_item_and_its_items_are_redone(

@@ -3,6 +3,7 @@ across workers, and a lost worker's claims and items."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 
 from clinsynth.config import RunConfig, Settings
 from clinsynth.memory.store import server_address
+from clinsynth.runtime.runfiles import RunFiles, iter_jsonl, read_records
 from clinsynth.scale.coordinator import Coordinator, PriorState
-from clinsynth.scale.parts import Part, merge_parts
+from clinsynth.scale.parts import Part, merge_parts, part_dir, read_parts, write_merged
 from clinsynth.schemas import ItemRecord, Provenance, Task
 
 
@@ -169,6 +171,37 @@ def test_merge_orders_by_index_keeps_one_record_per_id_and_refuses_more_than_n()
     assert merged.per_worker["w0"]["accepted"] == 1 and merged.per_worker["w1"]["surplus"] == 1
     with pytest.raises(RuntimeError, match="2 accepted items for a target of 1"):
         merge_parts(parts, n=1)
+
+
+def test_merged_run_stores_each_passage_once_and_reads_back_whole(tmp_path: Path) -> None:
+    def write_part(worker: int, index: int, chunk: str, text: str) -> None:
+        files = RunFiles(part_dir(tmp_path, worker))
+        files.dir.mkdir(parents=True)
+        rec = _record(index, "accepted").model_copy(
+            update={"item": {"context_id": chunk, "question": f"q{index}"}}
+        )
+        files.accepted.write_text(json.dumps(rec.model_dump(mode="json")) + "\n")
+        files.passages.write_text(
+            json.dumps({"id": chunk, "text": text, "metadata": {"source": "s"}}) + "\n"
+        )
+        row = {"id": rec.id, "index": index, "task": rec.task.model_dump(mode="json")}
+        files.started.write_text(json.dumps(row) + "\n")
+
+    write_part(0, 0, "c1", "first passage")
+    write_part(1, 1, "c2", "second passage")
+    # worker 1 also grounded an item in c1: the merged run keeps one copy
+    extra = RunFiles(part_dir(tmp_path, 1)).passages
+    extra.write_text(extra.read_text() + json.dumps({"id": "c1", "text": "first passage"}) + "\n")
+    write_merged(tmp_path, merge_parts(read_parts(tmp_path), n=2))
+    files = RunFiles(tmp_path)
+    assert sorted(row["id"] for row in iter_jsonl(files.passages)) == ["c1", "c2"]
+    raw = list(iter_jsonl(files.accepted))
+    assert [r["item"] for r in raw] == [
+        {"context_id": "c1", "question": "q0"},
+        {"context_id": "c2", "question": "q1"},
+    ]
+    records = read_records(files.accepted)
+    assert [r.item["context"] for r in records if r.item] == ["first passage", "second passage"]
 
 
 def test_refill_brings_other_workers_accepted_items_and_releases() -> None:

@@ -174,8 +174,21 @@ def repair_run(run_dir: Path) -> list[str]:
     ]
     if not run_dir.is_dir() or not any(p.exists() for p in known):
         raise UserError(f"{run_dir} is not a run directory (no run files in it)")
+    from clinsynth.scale.parts import PARTS, part_dirs
+
     with RunLock(run_dir):  # never under a live run: a second writer is refused naming it
-        return _repair_files(run_dir, files)
+        done = _repair_files(run_dir, files)
+        for path in part_dirs(run_dir).values():  # a distributed run's worker parts
+            with RunLock(path):
+                done += [f"{PARTS}/{path.name}/{line}" for line in _repair_part(path)]
+        return done
+
+
+def _repair_part(part: Path) -> list[str]:
+    """The JSONL logs and databases of one worker part (its counts live in ``worker.json``,
+    which the workers rewrite; the merge rebuilds the run's manifest)."""
+    done = [line for name in JSONL_NAMES if (line := _repair_jsonl(part / name))]
+    return done + [line for name in DATABASES if (line := _repair_database(part / name))]
 
 
 def _repair_files(run_dir: Path, files: RunFiles) -> list[str]:

@@ -101,3 +101,24 @@ def test_damaged_cache_database_is_named_and_moved_aside(tmp_path: Path) -> None
     with ReasoningCache(cache) as fresh:
         assert len(fresh) == 0
     assert repair_run(run) == []
+
+
+def test_a_distributed_runs_worker_parts_are_repaired_and_named_in_the_hint(
+    tmp_path: Path,
+) -> None:
+    from clinsynth.runtime.runfiles import RunFileError, recovery_hint
+
+    run = _run_dir(tmp_path)
+    (run / "manifest.json").write_text("{}")
+    part = run / "parts" / "w1"
+    part.mkdir(parents=True)
+    (part / "started.jsonl").write_bytes(b'{"id": "a"}\n{"id": garbage\n{"id": "b"}\n')
+    assert recovery_hint(part / "started.jsonl") == f"run 'clinsynth repair {run}'"
+    with pytest.raises(RunFileError, match="clinsynth repair"):
+        list(iter_jsonl(part / "started.jsonl"))
+    assert repair_run(run) == [
+        "parts/w1/started.jsonl: moved 1 unreadable line(s) (line 2) to "
+        "started.jsonl.corrupt; 2 kept"
+    ]
+    assert [r["id"] for r in iter_jsonl(part / "started.jsonl")] == ["a", "b"]
+    assert repair_run(run) == []

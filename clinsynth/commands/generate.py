@@ -139,7 +139,7 @@ def _run_distributed(
     options: GenerateOptions, resolved: ResolvedRun, deps: Any, on_progress: Any
 ) -> Any:
     """``--workers`` / ``--ray-address``: the run on Ray workers (``clinsynth.scale``)."""
-    from clinsynth.scale.driver import DistributedRun
+    from clinsynth.scale.driver import DistributedRun, RayUnreachable
 
     driver = DistributedRun(
         resolved,
@@ -148,20 +148,25 @@ def _run_distributed(
         address=options.ray_address,
         on_progress=lambda p, _run: on_progress(p),
     )
-    return driver.run()
+    try:
+        return driver.run()
+    except RayUnreachable as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _check_distributed(options: GenerateOptions, resolved: ResolvedRun) -> None:
     """Refuse, before anything runs, what a distributed run cannot do."""
     if options.workers is None and options.ray_address is None:
         return
-    from clinsynth.scale.driver import RayMissing, import_ray
+    from clinsynth.scale.driver import RayMissing, RayUnreachable, check_reachable, import_ray
 
     if resolved.run.cost_budget is not None:
         raise UserError("--cost-budget is not supported with --workers; use --token-budget")
     try:
         import_ray()
-    except RayMissing as exc:
+        if options.ray_address is not None:
+            check_reachable(options.ray_address)
+    except (RayMissing, RayUnreachable) as exc:
         raise UserError(str(exc)) from exc
 
 

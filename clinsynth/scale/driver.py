@@ -48,6 +48,30 @@ def import_ray() -> Any:
     return ray
 
 
+class RayUnreachable(RuntimeError):
+    """``--ray-address`` names a cluster that does not answer."""
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse, within ``timeout_s``, a ``HOST:PORT`` (or ``ray://HOST:PORT``) address where
+    nothing listens: ``ray.init`` would wait minutes for it. ``auto`` and ``local`` are left
+    to Ray, which answers at once when no cluster runs here."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout_s):
+            pass
+    except OSError as exc:
+        raise RayUnreachable(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one there "
+            "with 'ray start --head', or leave out --ray-address to run on this machine"
+        ) from exc
+
+
 def prior_state(parts: list[Part], runner: BatchRunner, deps: Deps) -> PriorState:
     """What the parts hold, for the coordinator: accepted items (with their near-duplicate
     embeddings), how far indices went, and each worker's unfinished items."""
@@ -145,7 +169,10 @@ class DistributedRun:
         }
         if self.address is None:
             kwargs |= {"num_cpus": self.workers, "include_dashboard": False}
-        ray.init(address=self.address, **kwargs)
+        try:
+            ray.init(address=self.address, **kwargs)
+        except ConnectionError as exc:  # e.g. --ray-address auto with no cluster running
+            raise RayUnreachable(f"--ray-address {self.address}: {exc}") from exc
         return True
 
     def run(self) -> RunSummary:

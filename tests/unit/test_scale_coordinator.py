@@ -141,6 +141,35 @@ def test_workers_without_ray_or_with_a_cost_budget_are_one_line_errors(
         _check_distributed(GenerateOptions(workers=2), ResolvedRun(costly, settings, {}, tmp_path))
 
 
+def test_a_ray_address_where_nothing_listens_is_refused_at_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import socket
+    import time
+
+    from clinsynth.cli_support import UserError
+    from clinsynth.commands.generate import _check_distributed
+    from clinsynth.generate_options import GenerateOptions, ResolvedRun
+    from clinsynth.scale.driver import RayUnreachable, check_reachable
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        check_reachable(f"127.0.0.1:{port}")  # something answers: left to Ray
+        check_reachable(f"ray://127.0.0.1:{port}")
+    check_reachable("auto")  # Ray's own lookup, which answers at once
+    start = time.monotonic()
+    with pytest.raises(RayUnreachable, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}")  # closed since: refused, not waited on
+    assert time.monotonic() - start < 5
+    monkeypatch.setitem(sys.modules, "ray", object())  # the extra is present; Ray never runs
+    settings = Settings(base_url="http://127.0.0.1:9/v1", api_key="k")
+    resolved = ResolvedRun(RunConfig(), settings, settings.endpoints(), tmp_path)
+    with pytest.raises(UserError, match="ray start --head"):
+        _check_distributed(GenerateOptions(ray_address=f"127.0.0.1:{port}"), resolved)
+
+
 def _record(index: int, status: str) -> ItemRecord:
     task = Task(id=f"t{index}", index=index, recipe="qa")
     provenance = Provenance(recipe="qa", model="m", prompt_version="v", attempts=1)

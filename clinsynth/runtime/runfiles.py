@@ -28,12 +28,14 @@ class RunFileError(ValueError):
 def recovery_hint(path: Path) -> str:
     """How to recover from a corrupt ``path``: ``clinsynth repair`` inside a run directory
     (or a distributed run's worker part, ``RUN/parts/w<k>/``)."""
+
+    def is_run(folder: Path) -> bool:
+        return (folder / "run.json").exists() or (folder / "manifest.json").exists()
+
     run_dir = path.parent
-    if run_dir.parent.name == "parts":
+    if not is_run(run_dir) and run_dir.parent.name == "parts":
         run_dir = run_dir.parent.parent
-    if (run_dir / "run.json").exists() or (run_dir / "manifest.json").exists():
-        return f"run 'clinsynth repair {run_dir}'"
-    return "fix or remove it"
+    return f"run 'clinsynth repair {run_dir}'" if is_run(run_dir) else "fix or remove it"
 
 
 class RunFiles:

@@ -114,6 +114,11 @@ def test_a_distributed_runs_worker_parts_are_repaired_and_named_in_the_hint(
     part.mkdir(parents=True)
     (part / "started.jsonl").write_bytes(b'{"id": "a"}\n{"id": garbage\n{"id": "b"}\n')
     assert recovery_hint(part / "started.jsonl") == f"run 'clinsynth repair {run}'"
+    # a single-process run kept in a folder that happens to be called "parts" is its own run
+    own = tmp_path / "parts" / "mine"
+    own.mkdir(parents=True)
+    (own / "run.json").write_text("{}")
+    assert recovery_hint(own / "accepted.jsonl") == f"run 'clinsynth repair {own}'"
     with pytest.raises(RunFileError, match="clinsynth repair"):
         list(iter_jsonl(part / "started.jsonl"))
     assert repair_run(run) == [

@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from label_noise_data import LOADERS, Dataset, cached_embeddings, heldout_split  # noqa: E402
 
 from clinsynth.finetune.classification import score_embedding_head  # noqa: E402
+from clinsynth.runtime.runfiles import iter_jsonl  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 CLI = [sys.executable, "-m", "clinsynth.cli"]
@@ -68,12 +69,6 @@ def gold_small(ds: Dataset, train: np.ndarray, per_label: int, seed: int) -> np.
         rows = train[ds.y[train] == c]
         picked.extend(rng.choice(rows, size=min(per_label, len(rows)), replace=False).tolist())
     return np.sort(np.array(picked))
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main() -> None:
@@ -157,9 +152,9 @@ def main() -> None:
             ],
             env,
         )
-        accepted = _rows(run_dir / "accepted.jsonl")
-        corrected = _rows(run_dir / "corrected.jsonl")
-        dropped = _rows(run_dir / "label_dropped.jsonl")
+        accepted = list(iter_jsonl(run_dir / "accepted.jsonl"))
+        corrected = list(iter_jsonl(run_dir / "corrected.jsonl"))
+        dropped = list(iter_jsonl(run_dir / "label_dropped.jsonl"))
         manifest = json.loads((run_dir / "manifest.json").read_text())
 
     synth_texts = [r["item"]["text"] for r in accepted]

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from clinsynth.recipes.trial_tasks.schema import TASK_TYPES  # noqa: E402
+from clinsynth.runtime.runfiles import iter_jsonl  # noqa: E402
 from clinsynth.testing.trial_tasks_responder import write_ctgov_studies  # noqa: E402
 
 CLI = [sys.executable, "-m", "clinsynth.cli"]
@@ -39,12 +40,6 @@ def cli(args: list[str], env: dict[str, str], timeout: float) -> subprocess.Comp
     return subprocess.run(
         [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-def rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main() -> None:
@@ -89,8 +84,8 @@ def main() -> None:
                 env,
                 args.timeout_s,
             )  # fmt: skip
-            accepted = rows(out / "accepted.jsonl")
-            rejected = rows(out / "rejected.jsonl")
+            accepted = list(iter_jsonl(out / "accepted.jsonl"))
+            rejected = list(iter_jsonl(out / "rejected.jsonl"))
             reasons: Counter[str] = Counter()
             for r in rejected:
                 report = (r.get("history") or [{}])[-1].get("report") or {}

@@ -52,19 +52,6 @@ SELECTION = REPO / "bench" / "results" / "label_noise_selection.json"
 RATE = 0.2
 
 
-def sparse_oof(x: Any, y: np.ndarray, n_classes: int, c: float, seed: int) -> np.ndarray:
-    """Out-of-fold logistic-regression probabilities on a sparse matrix (5 stratified folds)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
-    out = np.zeros((len(y), n_classes))
-    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-    for train, test in folds.split(np.zeros(len(y)), y):
-        model = LogisticRegression(max_iter=3000, C=c).fit(x[train], y[train])
-        out[np.ix_(test, model.classes_)] = model.predict_proba(x[test])
-    return out
-
-
 def views(
     emb: np.ndarray, texts: list[str], head_c: float
 ) -> dict[str, Callable[[np.ndarray, np.ndarray, int, int], np.ndarray]]:
@@ -79,7 +66,9 @@ def views(
         return oof_proba(emb, noisy, k, seed=seed, c=head_c)
 
     def average(noisy: np.ndarray, _clean: np.ndarray, k: int, seed: int) -> np.ndarray:
-        return (embedding(noisy, _clean, k, seed) + sparse_oof(tfidf, noisy, k, 10.0, seed)) / 2
+        return (
+            embedding(noisy, _clean, k, seed) + oof_proba(tfidf, noisy, k, seed=seed, c=10.0)
+        ) / 2
 
     def ceiling(_noisy: np.ndarray, clean: np.ndarray, k: int, seed: int) -> np.ndarray:
         return oof_proba(emb, clean, k, seed=seed, c=head_c)
@@ -88,8 +77,10 @@ def views(
         "embedding": embedding
     }
     for c in (1.0, 10.0):
-        table[f"tfidf C={c:g}"] = lambda n, _y, k, s, c=c: sparse_oof(tfidf, n, k, c, s)
-        table[f"embedding+tfidf C={c:g}"] = lambda n, _y, k, s, c=c: sparse_oof(both, n, k, c, s)
+        table[f"tfidf C={c:g}"] = lambda n, _y, k, s, c=c: oof_proba(tfidf, n, k, seed=s, c=c)
+        table[f"embedding+tfidf C={c:g}"] = lambda n, _y, k, s, c=c: oof_proba(
+            both, n, k, seed=s, c=c
+        )
     table["average"] = average
     table["ceiling (head fitted on clean labels)"] = ceiling
     return table

@@ -218,3 +218,15 @@ def test_embedding_head_scores_augmented_training_sets() -> None:
     assert score_embedding_head(x_train, wrong, x_eval, y_eval, ["a", "b"])["accuracy"] == 0.0
     with pytest.raises(DatasetError, match="not in the label order"):
         score_embedding_head(x_train, y_train, x_eval, ["c"] * 20, ["a", "b"])
+
+
+def test_oof_proba_takes_a_sparse_matrix_and_gives_the_dense_result() -> None:
+    import scipy.sparse as sp
+
+    from clinsynth.tools.labels import oof_proba
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6)) * (rng.random((40, 6)) > 0.5)
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    dense = oof_proba(x, y, 2, folds=4, seed=1)
+    assert np.allclose(oof_proba(sp.csr_matrix(x), y, 2, folds=4, seed=1), dense, atol=1e-6)

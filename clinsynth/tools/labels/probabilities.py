@@ -37,7 +37,7 @@ def _fit_predict(
     """Logistic-regression probabilities over all ``n_classes`` columns."""
     from sklearn.linear_model import LogisticRegression
 
-    out = np.zeros((len(x_test), n_classes))
+    out = np.zeros((x_test.shape[0], n_classes))
     classes = np.unique(y_train)
     if len(classes) == 1:
         out[:, classes[0]] = 1.0
@@ -59,9 +59,10 @@ def oof_proba(
     c: float = HEAD_C,
 ) -> np.ndarray:
     """Out-of-fold logistic-regression probabilities (inverse regularisation ``c``) on
-    features ``x``, averaged over ``repeats`` re-shuffled ``folds``-fold splits (each row from
-    models that never saw it)."""
-    x, y = np.asarray(x), np.asarray(y)
+    features ``x`` (an array, or a SciPy sparse matrix such as TF-IDF), averaged over
+    ``repeats`` re-shuffled ``folds``-fold splits (each row from models that never saw it)."""
+    x = x.tocsr() if hasattr(x, "tocsr") else np.asarray(x)
+    y = np.asarray(y)
     total = np.zeros((len(y), n_classes))
     for r in range(repeats):
         for train_idx, test_idx in _splits(y, folds, seed + 1000 * r):

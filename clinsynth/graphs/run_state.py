@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from clinsynth.graphs.manifest import RunSummary, StopReason, stop_detail
 from clinsynth.graphs.records import error_record, surplus_record
-from clinsynth.runtime.passages import compact_row, passage_row
+from clinsynth.runtime.passages import logged_row
 from clinsynth.runtime.runfiles import JsonlLog, read_records
 from clinsynth.schemas import ItemRecord, Task, Usage
 
@@ -220,10 +220,7 @@ class RunState:
         as near-duplicate neighbours (the graph registers every item it accepts)."""
         if record.status != "accepted":
             self.deps.registry.discard(record.id)
-        for chunk in record.passages:
-            self.passages.append(passage_row(chunk.id, chunk.text, chunk.metadata))
-        row = compact_row(record.model_dump(mode="json"), self.passages.ids)
-        if self.logs[record.status].append(row):
+        if self.logs[record.status].append(logged_row(record, self.passages)):
             self.logged_usage = self.logged_usage + record.provenance.usage
             if record.status == "accepted":
                 key = self.runner.quota_key(record.task, record.item)

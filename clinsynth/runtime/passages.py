@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clinsynth.runtime.runfiles import JsonlLog
+    from clinsynth.schemas import ItemRecord
 
 PASSAGES_FILE = "passages.jsonl"
 PASSAGE_ID_KEY = "context_id"
@@ -55,6 +59,14 @@ def compact_row(row: dict[str, Any], stored: set[str]) -> dict[str, Any]:
             for a in history
         ]
     return out
+
+
+def logged_row(record: ItemRecord, passages: JsonlLog) -> dict[str, Any]:
+    """The row to log for ``record``: its passages appended to the run's (or a worker
+    part's) ``passages`` log, once each, then the record as JSON without their text."""
+    for chunk in record.passages:
+        passages.append(passage_row(chunk.id, chunk.text, chunk.metadata))
+    return compact_row(record.model_dump(mode="json"), passages.ids)
 
 
 def _restore_item(item: Any, passages: dict[str, str]) -> Any:

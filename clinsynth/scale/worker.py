@@ -26,7 +26,7 @@ from clinsynth.graphs.run_state import pool_size
 from clinsynth.runtime import aio
 from clinsynth.runtime.checkpoint import open_checkpointer
 from clinsynth.runtime.inference import inference_for_run
-from clinsynth.runtime.passages import compact_row, passage_row
+from clinsynth.runtime.passages import logged_row
 from clinsynth.runtime.runfiles import JsonlLog, RunFiles, read_json, write_json_atomic
 from clinsynth.runtime.runlock import RunLock
 from clinsynth.scale.coordinator import Lease, Refill, Verdict
@@ -202,10 +202,7 @@ class Worker:
                 record = record.model_copy(update=update)
             if record.status != "accepted":
                 self.deps.registry.discard(record.id)
-            for chunk in record.passages:
-                self.passages.append(passage_row(chunk.id, chunk.text, chunk.metadata))
-            row = compact_row(record.model_dump(mode="json"), self.passages.ids)
-            if self.logs[record.status].append(row):
+            if self.logs[record.status].append(logged_row(record, self.passages)):
                 self.counts[record.status] += 1
             self.written.append(record.task.index)  # reported with the next lease call
         return any(v.target_reached for v in verdicts)
